@@ -1,0 +1,568 @@
+/**
+ * The ZeroMQ implementation of the Transport contract. Shape: one ROUTER serves every inbound peer on all
+ * bound endpoints, one DEALER per outbound peer (so a dead peer's queue never captures another peer's traffic,
+ * which a shared round-robin DEALER would), one XPUB for publishing and one SUB for subscribing.
+ *
+ * Every destination (an outbound DEALER, an inbound routing id, a topic) has one `Outbox`: a bounded queue
+ * with a single writer that coalesces the payloads of one event-loop turn into one batch frame. Receive loops
+ * split batches back into payloads and hand them to a bounded queue; when the consumer falls behind, the loop
+ * stops reading and ZeroMQ's high-water marks push back on senders.
+ *
+ * Not here: replies, acks, retries, identities of actors. This module moves bytes and reports what happened.
+ *
+ * @since 0.1.0
+ */
+import { type Cause, Effect, Layer, PubSub, Queue, type Scope, Stream } from "effect"
+import * as zmq from "zeromq"
+import * as BatchFrame from "./BatchFrame.ts"
+import * as Curve from "./Curve.ts"
+import * as Endpoint from "./Endpoint.ts"
+import { InboundPeers } from "./internal/inboundPeers.ts"
+import { Outbox } from "./internal/outbox.ts"
+import * as SocketOptions from "./internal/zmqSocketOptions.ts"
+import * as Peer from "./Peer.ts"
+import { type ConnectOptions, type Published, type Received, Transport, type TransportShape } from "./Transport.ts"
+import { TransportError } from "./TransportError.ts"
+import type { TransportEvent } from "./TransportEvent.ts"
+import * as TransportMetrics from "./TransportMetrics.ts"
+import * as TransportOptions from "./TransportOptions.ts"
+import * as ZapHandler from "./ZapHandler.ts"
+
+/** How many received batches wait for the consumer before receive loops pause. */
+const RECEIVE_QUEUE_CAPACITY = 1024
+/** How many events a slow events subscriber may lag before the oldest are dropped. */
+const EVENT_BUFFER = 4096
+/** How many recent events a new events subscriber receives first, so early ones are not lost to a race. */
+const EVENT_REPLAY = 256
+
+interface OutboundConnection {
+  readonly peer: Peer.Peer
+  readonly endpoint: string
+  readonly socket: zmq.Dealer
+  readonly outbox: Outbox
+  connectedBefore: boolean
+}
+
+const closedError = (): TransportError => new TransportError({ reason: "Closed", message: "transport is closed" })
+
+class ZmqTransportImpl {
+  readonly metrics = TransportMetrics.make()
+  readonly boundEndpoints: Array<string> = []
+  readonly zapDomain: string | undefined
+  private readonly outbound = new Map<string, OutboundConnection>()
+  private readonly outboundByEndpoint = new Map<string, OutboundConnection>()
+  private readonly inbound: InboundPeers
+  private readonly topicOutboxes = new Map<string, Outbox>()
+  private readonly proofVerifier: Curve.ProofVerifier | undefined
+  private routerSocket: zmq.Router | undefined
+  private publisherSocket: zmq.XPublisher | undefined
+  private subscriberSocket: zmq.Subscriber | undefined
+  private nextOutbound = 0
+  closed = false
+
+  readonly options: TransportOptions.ResolvedTransportOptions
+  readonly receivedQueue: Queue.Queue<Received, Cause.Done>
+  readonly publishedQueue: Queue.Queue<Published, Cause.Done>
+  readonly eventHub: PubSub.PubSub<TransportEvent>
+
+  constructor(
+    options: TransportOptions.ResolvedTransportOptions,
+    receivedQueue: Queue.Queue<Received, Cause.Done>,
+    publishedQueue: Queue.Queue<Published, Cause.Done>,
+    eventHub: PubSub.PubSub<TransportEvent>,
+  ) {
+    this.options = options
+    this.receivedQueue = receivedQueue
+    this.publishedQueue = publishedQueue
+    this.eventHub = eventHub
+    const curve = options.curve
+    this.zapDomain = curve === undefined ? undefined : ZapHandler.makeDomain()
+    this.proofVerifier =
+      curve === undefined
+        ? undefined
+        : Curve.makeProofVerifier({ publicKey: curve.publicKey, secretKey: curve.secretKey })
+    this.inbound = new InboundPeers(
+      options,
+      this.metrics,
+      (event) => this.emit(event),
+      (rid, frame) => this.router().send([rid, frame]),
+    )
+  }
+
+  emit(event: TransportEvent): void {
+    PubSub.publishUnsafe(this.eventHub, event)
+  }
+
+  // ---- inbound (ROUTER) ------------------------------------------------------------------------------------
+
+  private router(): zmq.Router {
+    if (this.routerSocket === undefined) {
+      const socket = new zmq.Router(SocketOptions.router(this.options, this.zapDomain))
+      this.routerSocket = socket
+      this.observe(socket, undefined)
+      void this.receiveLoop(socket, (frames) => this.onRouterMessage(frames))
+    }
+    return this.routerSocket
+  }
+
+  async bind(endpoint: string): Promise<string> {
+    const socket = this.router()
+    await socket.bind(endpoint)
+    const resolved = socket.lastEndpoint ?? endpoint
+    this.boundEndpoints.push(resolved)
+    this.emit({ _tag: "Listening", endpoint: resolved })
+    return resolved
+  }
+
+  private onRouterMessage(frames: Array<Buffer>): void {
+    if (frames.length !== 2) {
+      this.reject(undefined, "Malformed", `expected [routing id, batch], got ${frames.length} frames`)
+      return
+    }
+    const [rid, frame] = frames as [Buffer, Buffer]
+    const batch = this.decode(frame)
+    if (batch === undefined) return
+    let publicKey: string | undefined
+    if (this.proofVerifier !== undefined) {
+      publicKey = batch.proof === undefined ? undefined : this.proofVerifier.verify(rid, batch.proof)
+      if (publicKey === undefined) {
+        this.reject(undefined, "Unauthenticated", "batch without a valid CURVE key-binding proof")
+        return
+      }
+    }
+    const peer = this.inbound.touch(rid, publicKey)
+    this.deliver(peer, batch.payloads)
+  }
+
+  // ---- outbound (DEALER per peer) --------------------------------------------------------------------------
+
+  connect(endpoint: string, options: ConnectOptions | undefined): Peer.Peer {
+    const existing = this.outboundByEndpoint.get(endpoint)
+    if (existing !== undefined) return existing.peer
+    const curve = this.options.curve
+    const serverPublicKey = options?.serverPublicKey
+    if (curve !== undefined && (serverPublicKey === undefined || !TransportOptions.isZ85Key(serverPublicKey))) {
+      throw new TransportError({
+        reason: "InvalidOptions",
+        message: "this transport uses CURVE: connect needs the server's Z85 public key (serverPublicKey)",
+        endpoint,
+      })
+    }
+    const routingId = Curve.makeRoutingId()
+    const socket = new zmq.Dealer(SocketOptions.dealer(this.options, routingId, serverPublicKey))
+    const id = Peer.makeId("outbound", `${this.nextOutbound++}:${endpoint}`)
+    const peer: Peer.Peer = {
+      id,
+      direction: "outbound",
+      publicKey: curve === undefined ? undefined : serverPublicKey,
+    }
+    const proof =
+      curve === undefined || serverPublicKey === undefined
+        ? undefined
+        : Curve.makeProof({
+            clientPublicKey: curve.publicKey,
+            clientSecretKey: curve.secretKey,
+            serverPublicKey,
+            routingId,
+          })
+    const outbox = new Outbox(
+      this.options,
+      {
+        write: (frame) => socket.send(frame),
+        classify: SocketOptions.classifyWrite,
+        onDropped: (messages, reason) => this.emit({ _tag: "SendFailed", peer: id, messages, reason }),
+      },
+      this.metrics,
+      proof,
+    )
+    const connection: OutboundConnection = { peer, endpoint, socket, outbox, connectedBefore: false }
+    this.outbound.set(id, connection)
+    this.outboundByEndpoint.set(endpoint, connection)
+    this.observe(socket, connection)
+    try {
+      socket.connect(endpoint)
+    } catch (cause) {
+      this.dropOutbound(connection)
+      throw new TransportError({
+        reason: "ConnectFailed",
+        message: `cannot connect to ${endpoint}: ${String(cause)}`,
+        endpoint,
+        cause,
+      })
+    }
+    void this.receiveLoop(socket, (frames) => this.onDealerMessage(connection, frames))
+    return peer
+  }
+
+  private onDealerMessage(connection: OutboundConnection, frames: Array<Buffer>): void {
+    if (frames.length !== 1) {
+      this.reject(connection.peer.id, "Malformed", `expected [batch], got ${frames.length} frames`)
+      return
+    }
+    const batch = this.decode(frames[0]!, connection.peer.id)
+    if (batch !== undefined) this.deliver(connection.peer, batch.payloads)
+  }
+
+  disconnect(id: Peer.PeerId): void {
+    const connection = this.outbound.get(id)
+    if (connection !== undefined) this.dropOutbound(connection)
+  }
+
+  private dropOutbound(connection: OutboundConnection): void {
+    this.outbound.delete(connection.peer.id)
+    this.outboundByEndpoint.delete(connection.endpoint)
+    connection.outbox.dropAll("Closed")
+    connection.socket.close()
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------------------
+
+  offer(id: Peer.PeerId, payload: Uint8Array): TransportError | undefined {
+    if (this.closed) return closedError()
+    if (payload.length > this.options.maxMessageBytes) {
+      return new TransportError({
+        reason: "MessageTooLarge",
+        message: `payload of ${payload.length} bytes exceeds maxMessageBytes ${this.options.maxMessageBytes}`,
+        peer: id,
+      })
+    }
+    const outbox = this.outbound.get(id)?.outbox ?? this.inbound.outboxOf(id)
+    if (outbox === undefined) {
+      return new TransportError({ reason: "PeerUnknown", message: `no connection to peer ${id}`, peer: id })
+    }
+    if (outbox.offer(payload)) return undefined
+    this.metrics.overloaded++
+    return new TransportError({
+      reason: "Overloaded",
+      message: `outbound queue of ${id} is full (${outbox.size} payloads queued)`,
+      peer: id,
+    })
+  }
+
+  // ---- publish / subscribe ---------------------------------------------------------------------------------
+
+  private publisher(): zmq.XPublisher {
+    if (this.publisherSocket === undefined) {
+      const socket = new zmq.XPublisher(SocketOptions.publisher(this.options, this.zapDomain))
+      this.publisherSocket = socket
+      this.observe(socket, undefined)
+      void this.receiveLoop(socket, (frames) => this.onSubscription(frames))
+    }
+    return this.publisherSocket
+  }
+
+  async bindPublisher(endpoint: string): Promise<string> {
+    const socket = this.publisher()
+    await socket.bind(endpoint)
+    const resolved = socket.lastEndpoint ?? endpoint
+    this.emit({ _tag: "Listening", endpoint: resolved })
+    return resolved
+  }
+
+  private onSubscription(frames: Array<Buffer>): void {
+    const message = frames[0]
+    // XPUB hands up subscription messages: 1 = subscribe, 0 = unsubscribe, then the topic prefix.
+    if (frames.length !== 1 || message === undefined || message.length < 1 || message[0]! > 1) return
+    this.emit({ _tag: "SubscriptionChanged", topic: message.subarray(1).toString(), subscribed: message[0] === 1 })
+  }
+
+  publish(topic: string, payload: Uint8Array): TransportError | undefined {
+    if (this.closed) return closedError()
+    if (payload.length > this.options.maxMessageBytes) {
+      return new TransportError({
+        reason: "MessageTooLarge",
+        message: `payload of ${payload.length} bytes exceeds maxMessageBytes ${this.options.maxMessageBytes}`,
+      })
+    }
+    let outbox = this.topicOutboxes.get(topic)
+    if (outbox === undefined) {
+      const socket = this.publisher()
+      const topicFrame = Buffer.from(topic)
+      outbox = new Outbox(
+        this.options,
+        {
+          write: (frame) => socket.send([topicFrame, frame]),
+          classify: SocketOptions.classifyWrite,
+          onDropped: () => {},
+        },
+        this.metrics,
+        undefined,
+      )
+      this.topicOutboxes.set(topic, outbox)
+    }
+    if (outbox.offer(payload)) return undefined
+    this.metrics.overloaded++
+    return new TransportError({ reason: "Overloaded", message: `publish queue of topic "${topic}" is full` })
+  }
+
+  private subscriber(): zmq.Subscriber {
+    if (this.subscriberSocket === undefined) {
+      const socket = new zmq.Subscriber(SocketOptions.subscriber(this.options))
+      this.subscriberSocket = socket
+      this.observe(socket, undefined)
+      void this.receiveLoop(socket, (frames) => this.onPublished(frames))
+    }
+    return this.subscriberSocket
+  }
+
+  connectSubscriber(endpoint: string, options: ConnectOptions | undefined): void {
+    const socket = this.subscriber()
+    const curve = this.options.curve
+    if (curve !== undefined) {
+      const serverPublicKey = options?.serverPublicKey
+      if (serverPublicKey === undefined || !TransportOptions.isZ85Key(serverPublicKey)) {
+        throw new TransportError({
+          reason: "InvalidOptions",
+          message: "this transport uses CURVE: connectSubscriber needs the publisher's Z85 public key",
+          endpoint,
+        })
+      }
+      // One SUB socket connects to every publisher, so its CURVE settings must be the same for all.
+      socket.curveServerKey = serverPublicKey
+      socket.curvePublicKey = curve.publicKey
+      socket.curveSecretKey = curve.secretKey
+    }
+    socket.connect(endpoint)
+  }
+
+  subscribe(prefix: string): void {
+    this.subscriber().subscribe(prefix)
+  }
+
+  unsubscribe(prefix: string): void {
+    this.subscriber().unsubscribe(prefix)
+  }
+
+  private onPublished(frames: Array<Buffer>): void {
+    if (frames.length !== 2) {
+      this.reject(undefined, "Malformed", `expected [topic, batch], got ${frames.length} frames`)
+      return
+    }
+    const batch = this.decode(frames[1]!)
+    if (batch === undefined) return
+    this.metrics.messagesReceived += batch.payloads.length
+    this.enqueue(this.publishedQueue, { topic: frames[0]!.toString(), payloads: batch.payloads })
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------------------
+
+  private decode(frame: Buffer, peer?: Peer.PeerId): BatchFrame.Batch | undefined {
+    this.metrics.batchesReceived++
+    this.metrics.bytesReceived += frame.length
+    const batch = BatchFrame.decode(frame, this.options.maxMessageBytes)
+    if (BatchFrame.isRejection(batch)) {
+      this.reject(peer, batch.reject, batch.detail)
+      return undefined
+    }
+    return batch
+  }
+
+  private deliver(peer: Peer.Peer, payloads: Array<Uint8Array>): void {
+    this.metrics.messagesReceived += payloads.length
+    this.enqueue(this.receivedQueue, { peer, payloads })
+  }
+
+  private pausedOn: Promise<unknown> | undefined
+
+  private enqueue<A>(queue: Queue.Queue<A, Cause.Done>, item: A): void {
+    if (!Queue.offerUnsafe(queue, item) && !this.closed) {
+      // The consumer is behind: park this item and pause the receive loops until it is taken.
+      this.pausedOn = Effect.runPromise(Queue.offer(queue, item))
+    }
+  }
+
+  private reject(
+    peer: Peer.PeerId | undefined,
+    reason: "TooLarge" | "Malformed" | "UnsupportedVersion" | "Unauthenticated",
+    detail: string,
+  ): void {
+    this.metrics.rejected++
+    this.emit({ _tag: "InputRejected", peer, reason, detail })
+  }
+
+  private async receiveLoop(
+    socket: zmq.Readable<Array<Buffer>> & zmq.Socket,
+    onMessage: (frames: Array<Buffer>) => void,
+  ) {
+    try {
+      while (!socket.closed) {
+        const frames = await socket.receive()
+        onMessage(frames)
+        if (this.pausedOn !== undefined) {
+          const paused = this.pausedOn
+          await paused
+          if (this.pausedOn === paused) this.pausedOn = undefined
+        }
+      }
+    } catch (error) {
+      // EAGAIN/ETERM after close end the loop; anything else is a defect of the binding worth surfacing.
+      if (!socket.closed && !this.closed) {
+        this.emit({
+          _tag: "InputRejected",
+          peer: undefined,
+          reason: "Malformed",
+          detail: `receive failed: ${String(error)}`,
+        })
+      }
+    }
+  }
+
+  // ---- monitor events --------------------------------------------------------------------------------------
+
+  private observe(socket: zmq.Socket, connection: OutboundConnection | undefined): void {
+    const events = socket.events
+    const peer = connection?.peer.id
+    events.on("accept", ({ address }) => this.emit({ _tag: "Accepted", endpoint: address }))
+    events.on("handshake", ({ address }) => {
+      if (connection === undefined) return
+      if (connection.connectedBefore) this.metrics.reconnects++
+      connection.connectedBefore = true
+      this.emit({ _tag: "Connected", peer: connection.peer.id, endpoint: address })
+      connection.outbox.kick()
+    })
+    events.on("disconnect", ({ address }) => {
+      this.metrics.disconnects++
+      this.emit({ _tag: "Disconnected", peer, endpoint: address })
+    })
+    events.on("connect:retry", ({ address, interval }) => {
+      if (peer !== undefined) this.emit({ _tag: "ConnectRetried", peer, endpoint: address, intervalMs: interval })
+    })
+    const handshakeFailed = (reason: "Auth" | "Protocol" | "Other") => (event: { address: string; error: Error }) => {
+      // Against a CURVE server, a plaintext or misconfigured client fails as a protocol (mechanism) error.
+      if (reason === "Auth" || (reason === "Protocol" && this.options.curve !== undefined)) this.metrics.authFailures++
+      this.emit({ _tag: "HandshakeFailed", peer, endpoint: event.address, reason, detail: event.error.message })
+    }
+    events.on("handshake:error:auth", handshakeFailed("Auth"))
+    events.on("handshake:error:protocol", handshakeFailed("Protocol"))
+    events.on("handshake:error:other", handshakeFailed("Other"))
+  }
+
+  // ---- close -----------------------------------------------------------------------------------------------
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const outboxes = [
+      ...[...this.outbound.values()].map((c) => c.outbox),
+      ...this.inbound.outboxes(),
+      ...this.topicOutboxes.values(),
+    ]
+    await Promise.all(outboxes.map((outbox) => outbox.close()))
+    for (const connection of this.outbound.values()) connection.socket.close()
+    this.outbound.clear()
+    this.outboundByEndpoint.clear()
+    this.routerSocket?.close()
+    this.publisherSocket?.close()
+    this.subscriberSocket?.close()
+    Queue.endUnsafe(this.receivedQueue)
+    Queue.endUnsafe(this.publishedQueue)
+    PubSub.endUnsafe(this.eventHub, { _tag: "Closed" })
+  }
+}
+
+const fromPromise = <A>(endpoint: string, reason: "BindFailed" | "ConnectFailed", run: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) =>
+      TransportError.is(cause)
+        ? cause
+        : new TransportError({
+            reason,
+            message: `${reason === "BindFailed" ? "cannot bind" : "cannot connect"} ${endpoint}: ${SocketOptions.errorCode(cause) ?? String(cause)}`,
+            endpoint,
+            cause,
+          }),
+  })
+
+/**
+ * Builds a ZeroMQ transport; its sockets close when the scope closes.
+ * Fails with `InvalidOptions` when an option is out of range.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  options: TransportOptions.TransportOptions = {},
+): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const resolved = yield* TransportOptions.resolve(options)
+    const receivedQueue = yield* Queue.bounded<Received, Cause.Done>(RECEIVE_QUEUE_CAPACITY)
+    const publishedQueue = yield* Queue.bounded<Published, Cause.Done>(RECEIVE_QUEUE_CAPACITY)
+    const eventHub = yield* PubSub.sliding<TransportEvent>({ capacity: EVENT_BUFFER, replay: EVENT_REPLAY })
+    const impl = new ZmqTransportImpl(resolved, receivedQueue, publishedQueue, eventHub)
+    const curve = resolved.curve
+    if (curve !== undefined && impl.zapDomain !== undefined) {
+      // Registered before any socket exists and released after they close: a CURVE server never runs unguarded.
+      const allowed = new Set(curve.allowedClientKeys ?? [])
+      yield* ZapHandler.register(impl.zapDomain, (key) => allowed.has(key))
+    }
+    yield* Effect.addFinalizer(() => Effect.promise(() => impl.close()))
+    const guard = <A>(effect: Effect.Effect<A, TransportError>) =>
+      Effect.suspend(() => (impl.closed ? Effect.fail(closedError()) : effect))
+    const shape: TransportShape = {
+      bind: (endpoint) =>
+        guard(
+          Effect.flatMap(Endpoint.validate(endpoint), () =>
+            fromPromise(endpoint, "BindFailed", () => impl.bind(endpoint)),
+          ),
+        ),
+      endpoints: () => [...impl.boundEndpoints],
+      connect: (endpoint, connectOptions) =>
+        guard(
+          Effect.flatMap(Endpoint.validate(endpoint), () =>
+            Effect.try({
+              try: () => impl.connect(endpoint, connectOptions),
+              catch: (cause) =>
+                TransportError.is(cause)
+                  ? cause
+                  : new TransportError({ reason: "ConnectFailed", message: String(cause), endpoint, cause }),
+            }),
+          ),
+        ),
+      disconnect: (peer) => Effect.sync(() => impl.disconnect(peer)),
+      send: (peer, payload) =>
+        Effect.suspend(() => {
+          const error = impl.offer(peer, payload)
+          return error === undefined ? Effect.void : Effect.fail(error)
+        }),
+      offer: (peer, payload) => impl.offer(peer, payload),
+      received: Stream.fromQueue(receivedQueue),
+      events: Stream.fromPubSub(eventHub),
+      bindPublisher: (endpoint) =>
+        guard(
+          Effect.flatMap(Endpoint.validate(endpoint), () =>
+            fromPromise(endpoint, "BindFailed", () => impl.bindPublisher(endpoint)),
+          ),
+        ),
+      publish: (topic, payload) =>
+        Effect.suspend(() => {
+          const error = impl.publish(topic, payload)
+          return error === undefined ? Effect.void : Effect.fail(error)
+        }),
+      connectSubscriber: (endpoint, connectOptions) =>
+        guard(
+          Effect.flatMap(Endpoint.validate(endpoint), () =>
+            Effect.try({
+              try: () => impl.connectSubscriber(endpoint, connectOptions),
+              catch: (cause) =>
+                TransportError.is(cause)
+                  ? cause
+                  : new TransportError({ reason: "ConnectFailed", message: String(cause), endpoint, cause }),
+            }),
+          ),
+        ),
+      subscribe: (prefix) => guard(Effect.sync(() => impl.subscribe(prefix))),
+      unsubscribe: (prefix) => guard(Effect.sync(() => impl.unsubscribe(prefix))),
+      published: Stream.fromQueue(publishedQueue),
+      metrics: () => ({ ...impl.metrics }),
+      close: Effect.promise(() => impl.close()),
+    }
+    return shape
+  })
+
+/**
+ * The ZeroMQ transport as a layer; sockets close when the layer is released.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: TransportOptions.TransportOptions = {}): Layer.Layer<Transport, TransportError> =>
+  Layer.effect(Transport, make(options))

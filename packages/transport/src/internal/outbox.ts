@@ -1,0 +1,199 @@
+/**
+ * One destination's outbound queue with a single writer: payloads offered during one event-loop turn are
+ * coalesced into batch frames and written by one drain loop, so zeromq.js never sees two sends in flight on a
+ * destination and per-destination order is kept even when a write is refused and retried.
+ *
+ * Bounded by count and bytes (offer refuses beyond), and in time: while the destination refuses writes (not
+ * connected, or its high-water mark is reached) the drain retries with a short backoff, and once it has been
+ * blocked for `sendTimeoutMs` everything queued is dropped and reported.
+ */
+import * as BatchFrame from "../BatchFrame.ts"
+import type { SendFailureReason } from "../TransportEvent.ts"
+import type { MutableTransportMetrics } from "../TransportMetrics.ts"
+
+/** Limits an outbox applies; a subset of the resolved transport options. */
+export interface OutboxLimits {
+  readonly maxBatchMessages: number
+  readonly maxBatchBytes: number
+  readonly maxQueuedMessages: number
+  readonly maxQueuedBytes: number
+  readonly sendTimeoutMs: number
+}
+
+/** How a write failed, as the sink classifies its socket's error. */
+export type WriteFailure = "Busy" | "Unreachable" | "Closed"
+
+/** Where an outbox writes, and whom it tells about drops. */
+export interface OutboxSink {
+  /** Writes one batch frame; rejects when the destination cannot take it now. */
+  readonly write: (frame: Buffer) => Promise<void>
+  /** Classifies a rejection of `write`. */
+  readonly classify: (error: unknown) => WriteFailure
+  /** Called when queued payloads are dropped. */
+  readonly onDropped: (messages: number, reason: SendFailureReason) => void
+}
+
+const RETRY_MIN_MS = 1
+const RETRY_MAX_MS = 50
+const COMPACT_AFTER = 4096
+
+/** A bounded, batching, single-writer outbound queue. */
+export class Outbox {
+  private items: Array<Uint8Array | undefined> = []
+  private head = 0
+  private bytes = 0
+  private scheduled = false
+  private draining = false
+  private closed = false
+  private blockedSince = 0
+  private retryDelayMs = RETRY_MIN_MS
+  private retryTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  private readonly drainNow = (): void => {
+    this.scheduled = false
+    void this.drain()
+  }
+
+  private readonly limits: OutboxLimits
+  private readonly sink: OutboxSink
+  private readonly metrics: MutableTransportMetrics
+  /** The 64-byte key-binding proof section put in every batch, or undefined. */
+  private readonly proof: Uint8Array | undefined
+
+  constructor(limits: OutboxLimits, sink: OutboxSink, metrics: MutableTransportMetrics, proof: Uint8Array | undefined) {
+    this.limits = limits
+    this.sink = sink
+    this.metrics = metrics
+    this.proof = proof
+  }
+
+  /** Payloads waiting to be written. */
+  get size(): number {
+    return this.items.length - this.head
+  }
+
+  /** Queues a payload; false when the queue bound (count or bytes) would be exceeded. */
+  offer(payload: Uint8Array): boolean {
+    if (this.closed) return false
+    if (this.size >= this.limits.maxQueuedMessages || this.bytes + payload.length > this.limits.maxQueuedBytes) {
+      return false
+    }
+    this.items.push(payload)
+    this.bytes += payload.length
+    this.metrics.queuedMessages++
+    this.metrics.messagesSent++
+    if (!this.scheduled && !this.draining && this.retryTimer === undefined) {
+      this.scheduled = true
+      queueMicrotask(this.drainNow)
+    }
+    return true
+  }
+
+  /** Retries at once, e.g. when the destination has just connected. */
+  kick(): void {
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
+    }
+    if (!this.scheduled && !this.draining && this.size > 0) {
+      this.scheduled = true
+      queueMicrotask(this.drainNow)
+    }
+  }
+
+  /** Writes whatever can be written now, then drops the rest; no further offers are taken. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    if (this.retryTimer === undefined && !this.draining) await this.drain()
+    this.closed = true
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    this.dropAll("Closed")
+  }
+
+  /** Drops everything queued with the given reason. */
+  dropAll(reason: SendFailureReason): void {
+    const dropped = this.size
+    this.items = []
+    this.head = 0
+    this.bytes = 0
+    this.blockedSince = 0
+    if (dropped > 0) {
+      this.metrics.queuedMessages -= dropped
+      this.metrics.sendFailed += dropped
+      this.sink.onDropped(dropped, reason)
+    }
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    try {
+      while (this.head < this.items.length) {
+        const { count, bytes } = this.nextBatch()
+        const frame = BatchFrame.encode(this.items as Array<Uint8Array>, this.head, count, bytes, this.proof)
+        try {
+          await this.sink.write(frame)
+        } catch (error) {
+          const failure = this.sink.classify(error)
+          if (failure === "Busy") this.scheduleRetry()
+          else this.dropAll(failure)
+          return
+        }
+        this.blockedSince = 0
+        this.retryDelayMs = RETRY_MIN_MS
+        this.metrics.batchesSent++
+        this.metrics.bytesSent += frame.length
+        this.consume(count, bytes)
+      }
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private nextBatch(): { count: number; bytes: number } {
+    const { maxBatchMessages, maxBatchBytes } = this.limits
+    let count = 0
+    let bytes = 0
+    const end = this.items.length
+    while (this.head + count < end && count < maxBatchMessages) {
+      const length = this.items[this.head + count]!.length
+      // A payload larger than the batch budget still travels, alone.
+      if (count > 0 && bytes + length > maxBatchBytes) break
+      bytes += length
+      count++
+    }
+    return { count, bytes }
+  }
+
+  private consume(count: number, bytes: number): void {
+    for (let i = this.head; i < this.head + count; i++) this.items[i] = undefined
+    this.head += count
+    this.bytes -= bytes
+    this.metrics.queuedMessages -= count
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > COMPACT_AFTER && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  private scheduleRetry(): void {
+    const now = Date.now()
+    if (this.blockedSince === 0) this.blockedSince = now
+    if (now - this.blockedSince >= this.limits.sendTimeoutMs) {
+      this.dropAll("Timeout")
+      return
+    }
+    const delay = Math.min(this.retryDelayMs, this.limits.sendTimeoutMs - (now - this.blockedSince))
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS)
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined
+        void this.drain()
+      },
+      Math.max(delay, 0),
+    )
+  }
+}
