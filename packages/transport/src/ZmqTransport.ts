@@ -54,6 +54,7 @@ class ZmqTransportImpl {
   private readonly inbound: InboundPeers
   private readonly topicOutboxes = new Map<string, Outbox>()
   private readonly proofVerifier: Curve.ProofVerifier | undefined
+  readonly allowedClientKeys: ReadonlySet<string>
   private routerSocket: zmq.Router | undefined
   private publisherSocket: zmq.XPublisher | undefined
   private subscriberSocket: zmq.Subscriber | undefined
@@ -77,6 +78,7 @@ class ZmqTransportImpl {
     this.eventHub = eventHub
     const curve = options.curve
     this.zapDomain = curve === undefined ? undefined : ZapHandler.makeDomain()
+    this.allowedClientKeys = new Set(curve?.allowedClientKeys ?? [])
     this.proofVerifier =
       curve === undefined
         ? undefined
@@ -125,7 +127,8 @@ class ZmqTransportImpl {
     let publicKey: string | undefined
     if (this.proofVerifier !== undefined) {
       publicKey = batch.proof === undefined ? undefined : this.proofVerifier.verify(rid, batch.proof)
-      if (publicKey === undefined) {
+      // The proof shows which key the sender holds; that key must itself be admitted.
+      if (publicKey === undefined || !this.allowedClientKeys.has(publicKey)) {
         this.reject(undefined, "Unauthenticated", "batch without a valid CURVE key-binding proof")
         return
       }
@@ -431,10 +434,26 @@ class ZmqTransportImpl {
       // Against a CURVE server, a plaintext or misconfigured client fails as a protocol (mechanism) error.
       if (reason === "Auth" || (reason === "Protocol" && this.options.curve !== undefined)) this.metrics.authFailures++
       this.emit({ _tag: "HandshakeFailed", peer, endpoint: event.address, reason, detail: event.error.message })
+      // libzmq never retries a connection refused during the security handshake; the allow-list or keys may be
+      // fixed later, so an outbound peer tries again after the longest reconnect interval.
+      if (connection !== undefined && reason !== "Other") this.retryRefused(connection)
     }
     events.on("handshake:error:auth", handshakeFailed("Auth"))
     events.on("handshake:error:protocol", handshakeFailed("Protocol"))
     events.on("handshake:error:other", handshakeFailed("Other"))
+  }
+
+  private retryRefused(connection: OutboundConnection): void {
+    const timer = setTimeout(() => {
+      if (this.closed || this.outbound.get(connection.peer.id) !== connection) return
+      try {
+        connection.socket.disconnect(connection.endpoint)
+      } catch {
+        // Already disconnected by libzmq: connecting again is all that is needed.
+      }
+      connection.socket.connect(connection.endpoint)
+    }, this.options.reconnectIntervalMaxMs)
+    timer.unref()
   }
 
   // ---- close -----------------------------------------------------------------------------------------------
@@ -492,8 +511,7 @@ export const make = (
     const curve = resolved.curve
     if (curve !== undefined && impl.zapDomain !== undefined) {
       // Registered before any socket exists and released after they close: a CURVE server never runs unguarded.
-      const allowed = new Set(curve.allowedClientKeys ?? [])
-      yield* ZapHandler.register(impl.zapDomain, (key) => allowed.has(key))
+      yield* ZapHandler.register(impl.zapDomain, (key) => impl.allowedClientKeys.has(key))
     }
     yield* Effect.addFinalizer(() => Effect.promise(() => impl.close()))
     const guard = <A>(effect: Effect.Effect<A, TransportError>) =>
