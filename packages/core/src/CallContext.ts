@@ -1,0 +1,64 @@
+/**
+ * What a handler knows about the call it serves, and what a caller may set per call. Per-call settings live
+ * here, apart from construction options (`NodeOptions`).
+ *
+ * @since 0.1.0
+ */
+import type { Duration } from "effect"
+import type { Headers } from "./Envelope.ts"
+
+/**
+ * The caller as the callee sees it.
+ *
+ * @since 0.1.0
+ */
+export interface Caller {
+  /** The transport peer id of the connection the call came on (replies go back there). */
+  readonly peerId: string
+  /** The caller's node id from its HELLO, if it sent one. */
+  readonly nodeId: string | undefined
+  /**
+   * The caller's CURVE public key (Z85), proven on this connection by the transport; `undefined` without
+   * CURVE. Trust this, never an id claimed in headers or payloads.
+   */
+  readonly publicKey: string | undefined
+}
+
+/**
+ * The context of one call being served.
+ *
+ * @since 0.1.0
+ */
+export interface CallContext {
+  /** `Service/method` or `@actor/method`. */
+  readonly method: string
+  readonly caller: Caller
+  /** Absolute deadline on this node's clock (epoch ms), derived from the timeout carried on the wire. */
+  readonly deadline: number
+  /** Per-call headers (idempotency key `ik`, attempt `at`, trace context `tp`/`ts`, application metadata). */
+  readonly headers: Headers
+}
+
+/**
+ * Per-call settings.
+ *
+ * @since 0.1.0
+ */
+export interface CallOptions {
+  /** Deadline of this call. Default: the method's declared timeout, else the node's `defaultTimeout`. */
+  readonly timeout?: Duration.Input | undefined
+  /** Idempotency key: makes the call safe to retry, and lets the callee deduplicate it. */
+  readonly idempotencyKey?: string | undefined
+  /** Application metadata sent with the call. */
+  readonly headers?: { readonly [key: string]: string } | undefined
+}
+
+/**
+ * Where a client sends its calls.
+ * - `{ endpoint }`: a node at a known endpoint (connected on first use).
+ * - `{ node }`: a connected node by its id.
+ * - `undefined`: any connected node that serves the contract, least outstanding calls first.
+ *
+ * @since 0.1.0
+ */
+export type Target = { readonly endpoint: string } | { readonly node: string } | undefined

@@ -1,0 +1,208 @@
+/**
+ * Service contracts: named methods, each with codecs for its payload, success (or stream element) and error,
+ * plus declarations the runtime acts on (idempotent, default timeout). Contracts come from Effect Schema
+ * (`Contract.unary({ payload: Schema... })`) or from generated protobuf code; both produce the same runtime
+ * shape, so serving, calling, delivery and supervision never care where a contract came from.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Result, Schema, SchemaIssue } from "effect"
+
+/**
+ * Why a value did not fit a codec: a message and the path of the offending field.
+ *
+ * @since 0.1.0
+ */
+export interface CodecIssue {
+  readonly message: string
+  readonly path: ReadonlyArray<string | number>
+}
+
+/**
+ * Converts values of `A` to and from their wire form (a msgpack-able value, or bytes for protobuf).
+ * Validation happens here, on both ends.
+ *
+ * @since 0.1.0
+ */
+export interface BodyCodec<A> {
+  /** Validates and encodes a value. */
+  encode(value: A): Result.Result<unknown, CodecIssue>
+  /** Decodes and validates a wire value. */
+  decode(wire: unknown): Result.Result<A, CodecIssue>
+}
+
+/**
+ * Declarations of a method that the runtime acts on.
+ *
+ * @since 0.1.0
+ */
+export interface MethodDeclarations {
+  /** Whether repeating the call is harmless, so the runtime may retry it. Default false. */
+  readonly idempotent?: boolean | undefined
+  /** Default deadline of a call, overridable per call. Default: the node's `defaultTimeout` (10 s). */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * A request/reply method.
+ *
+ * @since 0.1.0
+ */
+export interface Unary<P, S, E> {
+  readonly _tag: "Unary"
+  readonly payload: BodyCodec<P>
+  readonly success: BodyCodec<S>
+  readonly error: BodyCodec<E>
+  readonly idempotent: boolean
+  readonly timeoutMs: number | undefined
+}
+
+/**
+ * A method whose handler returns a stream of elements, consumed by the caller with bounded credit.
+ *
+ * @since 0.1.0
+ */
+export interface ServerStream<P, A, E> {
+  readonly _tag: "ServerStream"
+  readonly payload: BodyCodec<P>
+  readonly element: BodyCodec<A>
+  readonly error: BodyCodec<E>
+  readonly idempotent: boolean
+  readonly timeoutMs: number | undefined
+}
+
+/**
+ * Any method.
+ *
+ * @since 0.1.0
+ */
+export type Method = Unary<unknown, unknown, unknown> | ServerStream<unknown, unknown, unknown>
+
+/**
+ * A named set of methods.
+ *
+ * @since 0.1.0
+ */
+export interface Contract<
+  Name extends string = string,
+  Methods extends Record<string, Method> = Record<string, Method>,
+> {
+  readonly _tag: "Contract"
+  readonly name: Name
+  readonly methods: Methods
+}
+
+/**
+ * A schema usable on the wire: no services needed to decode or encode it.
+ *
+ * @since 0.1.0
+ */
+export type WireSchema<A> = Schema.Codec<A, unknown, never, never>
+
+const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const toCodecIssue = (error: Schema.SchemaError): CodecIssue => {
+  const first = issueFormatter(error.issue).issues[0]
+  const path = (first?.path ?? []).map((segment: PropertyKey | { readonly key: PropertyKey }) => {
+    const key = typeof segment === "object" && segment !== null ? segment.key : segment
+    return typeof key === "number" ? key : String(key)
+  })
+  return { message: first?.message ?? String(error), path }
+}
+
+/**
+ * A codec from an Effect Schema. The wire form is the schema's JSON-safe encoding (`Schema.toCodecJson`), so
+ * any msgpack implementation in any language can produce and read it.
+ *
+ * @since 0.1.0
+ */
+export const schemaCodec = <A>(schema: WireSchema<A>): BodyCodec<A> => {
+  const codec = Schema.toCodecJson(schema)
+  const encode = Schema.encodeResult(codec)
+  const decode = Schema.decodeUnknownResult(codec)
+  return {
+    encode: (value) => Result.mapError(encode(value), toCodecIssue),
+    decode: (wire) => Result.mapError(decode(wire), toCodecIssue),
+  }
+}
+
+const timeoutMsOf = (timeout: Duration.Input | undefined): number | undefined =>
+  timeout === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(timeout))
+
+/**
+ * Declares a request/reply method from schemas. `success` defaults to `Schema.Void`, `error` to `Schema.Never`
+ * (no application errors).
+ *
+ * @since 0.1.0
+ */
+export const unary = <P, S = void, E = never>(
+  spec: {
+    readonly payload: WireSchema<P>
+    readonly success?: WireSchema<S>
+    readonly error?: WireSchema<E>
+  } & MethodDeclarations,
+): Unary<P, S, E> => ({
+  _tag: "Unary",
+  payload: schemaCodec(spec.payload),
+  success: schemaCodec((spec.success ?? Schema.Void) as WireSchema<S>),
+  error: schemaCodec((spec.error ?? Schema.Never) as WireSchema<E>),
+  idempotent: spec.idempotent ?? false,
+  timeoutMs: timeoutMsOf(spec.timeout),
+})
+
+/**
+ * Declares a server-streaming method from schemas. `error` defaults to `Schema.Never`.
+ *
+ * @since 0.1.0
+ */
+export const serverStream = <P, A, E = never>(
+  spec: {
+    readonly payload: WireSchema<P>
+    readonly element: WireSchema<A>
+    readonly error?: WireSchema<E>
+  } & MethodDeclarations,
+): ServerStream<P, A, E> => ({
+  _tag: "ServerStream",
+  payload: schemaCodec(spec.payload),
+  element: schemaCodec(spec.element),
+  error: schemaCodec((spec.error ?? Schema.Never) as WireSchema<E>),
+  idempotent: spec.idempotent ?? false,
+  timeoutMs: timeoutMsOf(spec.timeout),
+})
+
+const namePattern = /^[A-Za-z_][A-Za-z0-9_.-]*$/
+
+/**
+ * Declares a contract. The name addresses the service on the wire (`Name/method`), so it must be stable.
+ * Throws on an invalid service or method name (a programming error, caught at module load).
+ *
+ * @since 0.1.0
+ */
+export const make = <const Name extends string, const Methods extends Record<string, Method>>(
+  name: Name,
+  methods: Methods,
+): Contract<Name, Methods> => {
+  if (!namePattern.test(name)) throw new Error(`contract name "${name}" must match ${namePattern}`)
+  for (const method of Object.keys(methods)) {
+    if (!namePattern.test(method)) throw new Error(`method name "${name}/${method}" must match ${namePattern}`)
+  }
+  return { _tag: "Contract", name, methods }
+}
+
+/**
+ * The wire path of a method: `Service/method`.
+ *
+ * @since 0.1.0
+ */
+export const pathOf = (contract: Contract, method: string): string => `${contract.name}/${method}`
+
+/** Payload type of a method. @since 0.1.0 */
+export type PayloadOf<M> =
+  M extends Unary<infer P, unknown, unknown> ? P : M extends ServerStream<infer P, unknown, unknown> ? P : never
+/** Success type of a unary method. @since 0.1.0 */
+export type SuccessOf<M> = M extends Unary<unknown, infer S, unknown> ? S : never
+/** Element type of a streaming method. @since 0.1.0 */
+export type ElementOf<M> = M extends ServerStream<unknown, infer A, unknown> ? A : never
+/** Application error type of a method. @since 0.1.0 */
+export type ErrorOf<M> =
+  M extends Unary<unknown, unknown, infer E> ? E : M extends ServerStream<unknown, unknown, infer E> ? E : never

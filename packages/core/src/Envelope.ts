@@ -1,0 +1,233 @@
+/**
+ * The envelope: what one transport payload means. Every envelope is a msgpack array whose first two elements
+ * are the protocol version and the kind; the rest is positional per kind (see docs/PROTOCOL.md). Arrays keep
+ * the wire small and decoding allocation-free beyond msgpack itself, which matters on the per-call hot path.
+ *
+ * Decoding never throws: malformed input comes back as a `Malformed` value that says why, with the correlation
+ * id when one could be read, so the receiver can answer with a typed error instead of leaving the caller to
+ * time out.
+ *
+ * @since 0.1.0
+ */
+import { Packr } from "msgpackr"
+
+/** The protocol version this implementation speaks. @since 0.1.0 */
+export const PROTOCOL_VERSION = 1
+
+/**
+ * Envelope kinds and their wire numbers.
+ *
+ * @since 0.1.0
+ */
+export const Kind = {
+  Hello: 0,
+  Welcome: 1,
+  Request: 2,
+  Reply: 3,
+  Failure: 4,
+  Cancel: 5,
+  Tell: 6,
+  Item: 7,
+  End: 8,
+  Credit: 9,
+  Ack: 10,
+  Ping: 11,
+  Pong: 12,
+} as const
+
+/** An envelope kind number. @since 0.1.0 */
+export type Kind = (typeof Kind)[keyof typeof Kind]
+
+/**
+ * Optional per-call fields: `ik` idempotency key, `at` attempt number (1-based), `tp` W3C traceparent,
+ * `ts` W3C tracestate; other string keys are application metadata.
+ *
+ * @since 0.1.0
+ */
+export type Headers = { readonly [key: string]: string | number }
+
+/**
+ * What a node says about itself in HELLO and WELCOME.
+ *
+ * @since 0.1.0
+ */
+export interface NodeInfo {
+  /** Stable id of the node. */
+  readonly id: string
+  /** Service names it serves. */
+  readonly services: ReadonlyArray<string>
+  /** Names of the actors it hosts. */
+  readonly actors: ReadonlyArray<string>
+  /** Endpoints it is bound to. */
+  readonly endpoints: ReadonlyArray<string>
+  /** Application metadata. */
+  readonly meta: { readonly [key: string]: string }
+}
+
+/** HELLO: a connecting node introduces itself. @since 0.1.0 */
+export type Hello = readonly [version: number, kind: 0, info: NodeInfo]
+/** WELCOME: the answer to HELLO. @since 0.1.0 */
+export type Welcome = readonly [version: number, kind: 1, info: NodeInfo]
+/** REQUEST: a call expecting a reply (or a stream). `target` is `address/method`. @since 0.1.0 */
+export type Request = readonly [
+  version: number,
+  kind: 2,
+  id: number,
+  target: string,
+  body: unknown,
+  timeoutMs: number,
+  headers: Headers | null,
+]
+/** REPLY: the success of a call. @since 0.1.0 */
+export type Reply = readonly [version: number, kind: 3, id: number, body: unknown]
+/**
+ * FAILURE: the failure of a call. `code` is a framework code, or `"application"` with `error` holding the
+ * contract's encoded error value.
+ *
+ * @since 0.1.0
+ */
+export type Failure = readonly [version: number, kind: 4, id: number, code: string, message: string, error: unknown]
+/** CANCEL: the caller gave up on a call; the callee interrupts its handler. @since 0.1.0 */
+export type Cancel = readonly [version: number, kind: 5, id: number]
+/** TELL: a one-way message, no reply. @since 0.1.0 */
+export type Tell = readonly [version: number, kind: 6, target: string, body: unknown, headers: Headers | null]
+/** ITEM: one element of a server stream. @since 0.1.0 */
+export type Item = readonly [version: number, kind: 7, id: number, body: unknown]
+/** END: a server stream completed. @since 0.1.0 */
+export type End = readonly [version: number, kind: 8, id: number]
+/** CREDIT: the caller can take `n` more stream elements. @since 0.1.0 */
+export type Credit = readonly [version: number, kind: 9, id: number, n: number]
+/** ACK: the callee has received the request (at-least-once delivery). @since 0.1.0 */
+export type Ack = readonly [version: number, kind: 10, id: number]
+/** PING: app-level liveness probe carrying the sender's load. @since 0.1.0 */
+export type Ping = readonly [version: number, kind: 11, seq: number, load: { readonly [key: string]: number }]
+/** PONG: the answer to PING. @since 0.1.0 */
+export type Pong = readonly [version: number, kind: 12, seq: number, load: { readonly [key: string]: number }]
+
+/**
+ * Any envelope.
+ *
+ * @since 0.1.0
+ */
+export type Envelope =
+  | Hello
+  | Welcome
+  | Request
+  | Reply
+  | Failure
+  | Cancel
+  | Tell
+  | Item
+  | End
+  | Credit
+  | Ack
+  | Ping
+  | Pong
+
+/**
+ * A payload that is not a valid envelope. `id` is the correlation id if one could be read (to answer it).
+ *
+ * @since 0.1.0
+ */
+export interface Malformed {
+  readonly _tag: "Malformed"
+  readonly reason: "NotMsgpack" | "NotAnEnvelope" | "UnsupportedVersion" | "UnknownKind" | "BadFields"
+  readonly detail: string
+  readonly kind: number | undefined
+  readonly id: number | undefined
+}
+
+// Plain msgpack for other languages: no records extension, and `undefined` travels as nil.
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false })
+
+/**
+ * Encodes an envelope.
+ *
+ * @since 0.1.0
+ */
+export const encode = (envelope: Envelope): Uint8Array => packr.pack(envelope)
+
+const isUint = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0
+const isString = (u: unknown): u is string => typeof u === "string"
+const isMap = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const isHeaders = (u: unknown): u is Headers | null => {
+  if (u === null || u === undefined) return true
+  if (!isMap(u)) return false
+  for (const key in u) {
+    const value = u[key]
+    if (typeof value !== "string" && typeof value !== "number") return false
+  }
+  return true
+}
+const isStringArray = (u: unknown): boolean => Array.isArray(u) && u.every(isString)
+const isNodeInfo = (u: unknown): u is NodeInfo =>
+  isMap(u) &&
+  isString(u.id) &&
+  isStringArray(u.services) &&
+  isStringArray(u.actors) &&
+  isStringArray(u.endpoints) &&
+  isMap(u.meta)
+const isLoad = (u: unknown): boolean => isMap(u) && Object.values(u).every((v) => typeof v === "number")
+
+/** Minimum length and a field check per kind, indexed by kind number. */
+const shapes: ReadonlyArray<readonly [length: number, check: (e: ReadonlyArray<unknown>) => boolean]> = [
+  [3, (e) => isNodeInfo(e[2])],
+  [3, (e) => isNodeInfo(e[2])],
+  [6, (e) => isUint(e[2]) && isString(e[3]) && isUint(e[5]) && isHeaders(e[6])],
+  [4, (e) => isUint(e[2])],
+  [5, (e) => isUint(e[2]) && isString(e[3]) && isString(e[4])],
+  [3, (e) => isUint(e[2])],
+  [4, (e) => isString(e[2]) && isHeaders(e[4])],
+  [4, (e) => isUint(e[2])],
+  [3, (e) => isUint(e[2])],
+  [4, (e) => isUint(e[2]) && isUint(e[3])],
+  [3, (e) => isUint(e[2])],
+  [4, (e) => isUint(e[2]) && isLoad(e[3])],
+  [4, (e) => isUint(e[2]) && isLoad(e[3])],
+]
+
+const malformed = (
+  reason: Malformed["reason"],
+  detail: string,
+  kind: number | undefined = undefined,
+  id: number | undefined = undefined,
+): Malformed => ({ _tag: "Malformed", reason, detail, kind, id })
+
+/**
+ * Decodes and validates one envelope.
+ *
+ * @since 0.1.0
+ */
+export const decode = (bytes: Uint8Array): Envelope | Malformed => {
+  let value: unknown
+  try {
+    value = packr.unpack(bytes)
+  } catch (error) {
+    return malformed("NotMsgpack", `not msgpack: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  if (!Array.isArray(value) || value.length < 2)
+    return malformed("NotAnEnvelope", "an envelope is an array [version, kind, ...]")
+  const [version, kind] = value
+  const id = isUint(value[2]) ? value[2] : undefined
+  if (version !== PROTOCOL_VERSION) {
+    return malformed(
+      "UnsupportedVersion",
+      `protocol version ${String(version)}; this node speaks ${PROTOCOL_VERSION}`,
+      isUint(kind) ? kind : undefined,
+      id,
+    )
+  }
+  const shape = isUint(kind) ? shapes[kind] : undefined
+  if (shape === undefined) return malformed("UnknownKind", `unknown envelope kind ${String(kind)}`, undefined, id)
+  if (value.length < shape[0] || !shape[1](value)) {
+    return malformed("BadFields", `envelope of kind ${kind} has missing or mistyped fields`, kind as number, id)
+  }
+  return value as unknown as Envelope
+}
+
+/**
+ * Whether a decode result is malformed.
+ *
+ * @since 0.1.0
+ */
+export const isMalformed = (u: Envelope | Malformed): u is Malformed => !Array.isArray(u)

@@ -1,0 +1,516 @@
+/**
+ * A zactor node: one process's presence in the system. It binds endpoints, greets the nodes it connects to
+ * (HELLO/WELCOME: protocol version, node id, what it serves), serves contracts with handlers, and hands out
+ * typed clients that call other nodes by endpoint, by node id, or by service name.
+ *
+ * The node owns routing, correlation and deadlines; the transport below it only moves bytes, and delivery
+ * guarantees, supervision and discovery build on the node.
+ *
+ * @since 0.1.0
+ */
+
+import {
+  type Peer,
+  type Received,
+  Transport,
+  type TransportError,
+  type TransportEvent,
+  type TransportOptions,
+  type TransportShape,
+  ZmqTransport,
+} from "@zactor/transport"
+import { Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
+import type { CallContext, CallOptions, Target } from "./CallContext.ts"
+import type * as Contract from "./Contract.ts"
+import * as Envelope from "./Envelope.ts"
+import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
+import * as NodeMetrics from "./internal/nodeMetrics.ts"
+import * as Remotes from "./internal/remotes.ts"
+import * as NodeOptions from "./NodeOptions.ts"
+import { type RemoteDefect, RpcError } from "./RpcError.ts"
+
+/**
+ * What a node knows about a connected node.
+ *
+ * @since 0.1.0
+ */
+export interface RemoteNode {
+  /** The endpoint we connected to. */
+  readonly endpoint: string
+  /** Its HELLO/WELCOME, once received. */
+  readonly info: Envelope.NodeInfo | undefined
+  /** Calls sent to it that wait for an outcome. */
+  readonly outstanding: number
+}
+
+/**
+ * A typed client of a contract: one function per method.
+ *
+ * @since 0.1.0
+ */
+export type Client<C extends Contract.Contract> = {
+  readonly [K in keyof C["methods"]]: MethodClient<C["methods"][K]>
+}
+
+/**
+ * The client function of one method.
+ *
+ * @since 0.1.0
+ */
+export type MethodClient<M> =
+  M extends Contract.Unary<infer P, infer S, infer E>
+    ? (payload: P, options?: CallOptions) => Effect.Effect<S, E | RpcError | RemoteDefect>
+    : M extends Contract.ServerStream<infer P, infer A, infer E>
+      ? (payload: P, options?: CallOptions) => Stream.Stream<A, E | RpcError | RemoteDefect>
+      : never
+
+/**
+ * The handlers serving a contract: one per method, written as Effects or async functions.
+ *
+ * @since 0.1.0
+ */
+export type Handlers<C extends Contract.Contract, R = never> = {
+  readonly [K in keyof C["methods"]]: Handler<C["methods"][K], R>
+}
+
+/**
+ * The handler of one method. A unary handler returns an Effect (failing with the contract's error type or an
+ * `RpcError`) or a Promise; a streaming handler returns a Stream.
+ *
+ * @since 0.1.0
+ */
+export type Handler<M, R> =
+  M extends Contract.Unary<infer P, infer S, infer E>
+    ? (payload: P, context: CallContext) => Effect.Effect<S, E | RpcError, R> | Promise<S>
+    : M extends Contract.ServerStream<infer P, infer A, infer E>
+      ? (payload: P, context: CallContext) => Stream.Stream<A, E | RpcError, R>
+      : never
+
+/**
+ * The operations of a node.
+ *
+ * @since 0.1.0
+ */
+export interface NodeShape {
+  /** This node's id. */
+  readonly id: string
+  /** The endpoints this node is bound to. */
+  readonly endpoints: () => ReadonlyArray<string>
+  /** Serves a contract until the scope closes. Dies if the contract is already served here. */
+  readonly serve: <C extends Contract.Contract, R = never>(
+    contract: C,
+    handlers: Handlers<C, R>,
+  ) => Effect.Effect<void, never, Scope.Scope | R>
+  /** A typed client of a contract, sending to `target` (default: any connected node serving it). */
+  readonly client: <C extends Contract.Contract>(contract: C, target?: Target) => Client<C>
+  /** Connects to a node and waits for its WELCOME. Fails `unavailable` or `incompatible_version`. */
+  readonly connect: (endpoint: string) => Effect.Effect<RemoteNode, RpcError>
+  /** The nodes this node has connected to. */
+  readonly remotes: () => ReadonlyArray<RemoteNode>
+  /** A snapshot of this node's counters. */
+  readonly metrics: () => NodeMetrics.NodeMetrics
+  /** The transport under this node, for its events and counters. */
+  readonly transport: TransportShape
+}
+
+/**
+ * The node service.
+ *
+ * @since 0.1.0
+ */
+export class Node extends Context.Service<Node, NodeShape>()("@zactor/core/Node") {}
+
+interface InboundPeer {
+  info: Envelope.NodeInfo | undefined
+}
+
+class NodeRuntime {
+  readonly metrics = NodeMetrics.make()
+  readonly dispatcher: Dispatcher
+  private readonly remotes = new Map<Peer.PeerId, Remotes.Remote>()
+  private readonly remotesByEndpoint = new Map<string, Remotes.Remote>()
+  private readonly inbound = new Map<Peer.PeerId, InboundPeer>()
+  readonly options: NodeOptions.ResolvedNodeOptions
+  readonly transport: TransportShape
+  readonly callEnv: Remotes.CallEnvironment
+
+  constructor(options: NodeOptions.ResolvedNodeOptions, transport: TransportShape) {
+    this.options = options
+    this.transport = transport
+    this.dispatcher = new Dispatcher(transport, this.metrics, options.maxConcurrentCalls)
+    this.callEnv = { transport, metrics: this.metrics, defaultTimeoutMs: options.defaultTimeoutMs }
+  }
+
+  info(): Envelope.NodeInfo {
+    return {
+      id: this.options.id,
+      services: this.dispatcher.served().filter((address) => !address.startsWith("@")),
+      actors: this.dispatcher
+        .served()
+        .filter((address) => address.startsWith("@"))
+        .map((a) => a.slice(1)),
+      endpoints: this.transport.endpoints(),
+      meta: this.options.meta,
+    }
+  }
+
+  /** Tells every peer what this node serves now (after serve or stop of a contract). */
+  announce(): void {
+    const info = this.info()
+    for (const remote of this.remotes.values())
+      this.send(remote.peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, info])
+    for (const [peer, inbound] of this.inbound) {
+      if (inbound.info !== undefined) this.send(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Welcome, info])
+    }
+  }
+
+  private send(peer: Peer.PeerId, envelope: Envelope.Envelope): void {
+    this.transport.offer(peer, Envelope.encode(envelope))
+  }
+
+  // ---- connections -----------------------------------------------------------------------------------------
+
+  remoteFor(endpoint: string): Effect.Effect<Remotes.Remote, RpcError> {
+    const existing = this.remotesByEndpoint.get(endpoint)
+    if (existing !== undefined) return Effect.succeed(existing)
+    return this.transport.connect(endpoint).pipe(
+      Effect.map((peer) => {
+        const again = this.remotesByEndpoint.get(endpoint)
+        if (again !== undefined) return again
+        const remote = new Remotes.Remote(peer, endpoint)
+        this.remotes.set(peer.id, remote)
+        this.remotesByEndpoint.set(endpoint, remote)
+        // HELLO goes first on the connection; calls may follow at once, per-peer order keeps them behind it.
+        this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, this.info()])
+        return remote
+      }),
+      Effect.mapError(
+        (error) =>
+          new RpcError({
+            code: error.reason === "InvalidEndpoint" ? "invalid_argument" : "unavailable",
+            message: error.message,
+            cause: error,
+          }),
+      ),
+    )
+  }
+
+  connect(endpoint: string): Effect.Effect<RemoteNode, RpcError> {
+    return Effect.flatMap(this.remoteFor(endpoint), (remote) =>
+      Effect.promise(() => remote.awaitWelcome()).pipe(
+        Effect.timeoutOrElse({
+          duration: this.options.helloTimeoutMs,
+          orElse: () =>
+            Effect.succeed(
+              new RpcError({
+                code: "unavailable",
+                message: `${endpoint} did not answer HELLO within ${this.options.helloTimeoutMs} ms`,
+              }),
+            ),
+        }),
+        Effect.flatMap((refused) =>
+          refused === undefined ? Effect.succeed(this.describe(remote)) : Effect.fail(refused),
+        ),
+      ),
+    )
+  }
+
+  describe(remote: Remotes.Remote): RemoteNode {
+    return { endpoint: remote.endpoint, info: remote.info, outstanding: remote.outstanding }
+  }
+
+  listRemotes(): Array<RemoteNode> {
+    return [...this.remotes.values()].map((remote) => this.describe(remote))
+  }
+
+  /** Picks the remote for a call. */
+  route(address: string, target: Target): Effect.Effect<Remotes.Remote, RpcError> {
+    if (target !== undefined && "endpoint" in target) return this.remoteFor(target.endpoint)
+    let best: Remotes.Remote | undefined
+    for (const remote of this.remotes.values()) {
+      if (remote.info === undefined || remote.incompatible !== undefined) continue
+      if (target !== undefined ? remote.info.id !== target.node : !serves(remote.info, address)) continue
+      if (best === undefined || remote.outstanding < best.outstanding) best = remote
+    }
+    if (best !== undefined) return Effect.succeed(best)
+    const what = target !== undefined ? `node "${target.node}"` : `a node serving "${address}"`
+    return Effect.fail(new RpcError({ code: "unavailable", message: `no connection to ${what}` }))
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------------------
+
+  onReceived(received: Received): void {
+    const peer = received.peer
+    for (const payload of received.payloads) {
+      const envelope = Envelope.decode(payload)
+      if (Envelope.isMalformed(envelope)) {
+        this.onMalformed(peer, envelope)
+        continue
+      }
+      switch (envelope[1]) {
+        case Envelope.Kind.Request:
+          this.dispatcher.onRequest(
+            peer,
+            this.inbound.get(peer.id)?.info?.id ?? this.remotes.get(peer.id)?.info?.id,
+            envelope,
+          )
+          break
+        case Envelope.Kind.Reply: {
+          const remote = this.remotes.get(peer.id)
+          if (remote === undefined) this.metrics.unknownCorrelation++
+          else Remotes.onReply(remote, envelope[2], envelope[3], this.metrics)
+          break
+        }
+        case Envelope.Kind.Failure:
+          this.onFailureEnvelope(peer, envelope)
+          break
+        case Envelope.Kind.Cancel:
+          this.dispatcher.onCancel(peer, envelope[2])
+          break
+        case Envelope.Kind.Tell:
+          this.dispatcher.onTell(peer, this.inbound.get(peer.id)?.info?.id, envelope)
+          break
+        case Envelope.Kind.Hello:
+          this.onHello(peer, envelope[2])
+          break
+        case Envelope.Kind.Welcome:
+          this.remotes.get(peer.id)?.welcomed(envelope[2])
+          break
+        case Envelope.Kind.Ping:
+          this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Pong, envelope[2], this.load()])
+          break
+        default:
+          // ITEM, END, CREDIT, ACK, PONG without a consumer registered: nothing waits for them.
+          this.metrics.unknownCorrelation++
+      }
+    }
+  }
+
+  private onHello(peer: Peer.Peer, info: Envelope.NodeInfo): void {
+    if (peer.direction === "outbound") {
+      // A node we connected to re-announcing itself.
+      this.remotes.get(peer.id)?.welcomed(info)
+      return
+    }
+    const known = this.inbound.get(peer.id)
+    if (known !== undefined) known.info = info
+    else this.inbound.set(peer.id, { info })
+    this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Welcome, this.info()])
+  }
+
+  private onFailureEnvelope(peer: Peer.Peer, envelope: Envelope.Failure): void {
+    const [, , id, code, message, error] = envelope
+    const remote = this.remotes.get(peer.id)
+    if (remote === undefined) {
+      this.metrics.unknownCorrelation++
+      return
+    }
+    if (id === 0) {
+      // Id 0 names the connection: the peer refused us as a whole (e.g. our protocol version).
+      this.metrics.incompatiblePeers++
+      remote.refused(
+        new RpcError({
+          code: code === "incompatible_version" ? "incompatible_version" : "unavailable",
+          message: `${remote.endpoint}: ${message}`,
+        }),
+      )
+      return
+    }
+    Remotes.onFailure(remote, id, code, message, error, this.metrics)
+  }
+
+  private onMalformed(peer: Peer.Peer, malformed: Envelope.Malformed): void {
+    this.metrics.malformed++
+    if (malformed.reason === "UnsupportedVersion") {
+      this.metrics.incompatiblePeers++
+      const remote = this.remotes.get(peer.id)
+      if (remote !== undefined) {
+        remote.refused(
+          new RpcError({ code: "incompatible_version", message: `${remote.endpoint}: ${malformed.detail}` }),
+        )
+        return
+      }
+      // Answer in our version, which any version can read the first two fields of.
+      const id = malformed.kind === Envelope.Kind.Request ? (malformed.id ?? 0) : 0
+      this.send(peer.id, [
+        Envelope.PROTOCOL_VERSION,
+        Envelope.Kind.Failure,
+        id,
+        "incompatible_version",
+        malformed.detail,
+        null,
+      ])
+      return
+    }
+    // A request whose id we could read gets a typed answer instead of a timeout.
+    if (malformed.kind === Envelope.Kind.Request && malformed.id !== undefined) {
+      this.send(peer.id, [
+        Envelope.PROTOCOL_VERSION,
+        Envelope.Kind.Failure,
+        malformed.id,
+        "invalid_argument",
+        `malformed request: ${malformed.detail}`,
+        null,
+      ])
+    }
+  }
+
+  onEvent(event: TransportEvent.TransportEvent): void {
+    if (event._tag === "Disconnected" && event.peer !== undefined) {
+      const remote = this.remotes.get(event.peer)
+      // Whatever was in flight on a dead connection is lost (ZeroMQ discards it): fail it now, not at the deadline.
+      remote?.failAll(new RpcError({ code: "unavailable", message: `connection to ${remote.endpoint} lost` }))
+    }
+  }
+
+  load(): { readonly [key: string]: number } {
+    return { inflight: this.dispatcher.inflightCount }
+  }
+
+  close(): void {
+    this.dispatcher.interruptAll()
+    for (const remote of this.remotes.values())
+      remote.failAll(new RpcError({ code: "unavailable", message: "node is closing" }))
+  }
+}
+
+const serves = (info: Envelope.NodeInfo, address: string): boolean =>
+  address.startsWith("@") ? info.actors.includes(address.slice(1)) : info.services.includes(address)
+
+const toEffect = (result: unknown): Effect.Effect<unknown, unknown> =>
+  Effect.isEffect(result)
+    ? (result as Effect.Effect<unknown, unknown>)
+    : typeof (result as PromiseLike<unknown> | undefined)?.then === "function"
+      ? Effect.tryPromise({ try: () => result as PromiseLike<unknown>, catch: (error) => error })
+      : Effect.succeed(result)
+
+/** Builds the typed client functions of a contract by walking its methods once. */
+const makeClient = <C extends Contract.Contract>(runtime: NodeRuntime, contract: C, target: Target): Client<C> => {
+  const client: Record<string, unknown> = {}
+  for (const [name, method] of Object.entries(contract.methods)) {
+    const path = `${contract.name}/${name}`
+    if (method._tag === "Unary") {
+      client[name] = (payload: unknown, options?: CallOptions) =>
+        Effect.flatMap(runtime.route(contract.name, target), (remote) =>
+          Remotes.call(
+            runtime.callEnv,
+            remote,
+            path,
+            method,
+            payload,
+            timeoutOf(options, method, runtime.options.defaultTimeoutMs),
+            headersOf(options),
+          ),
+        )
+    } else {
+      client[name] = () =>
+        Stream.fail(
+          new RpcError({ code: "not_found", message: `${path}: server streaming is not available yet`, method: path }),
+        )
+    }
+  }
+  return client as Client<C>
+}
+
+const timeoutOf = (options: CallOptions | undefined, method: Contract.Method, fallbackMs: number): number => {
+  if (options?.timeout !== undefined) {
+    const ms = Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+    if (Number.isFinite(ms)) return Math.max(0, Math.ceil(ms))
+  }
+  return method.timeoutMs ?? fallbackMs
+}
+
+const headersOf = (options: CallOptions | undefined): Envelope.Headers | null => {
+  if (options === undefined) return null
+  if (options.idempotencyKey === undefined && options.headers === undefined) return null
+  return { ...options.headers, ...(options.idempotencyKey === undefined ? {} : { ik: options.idempotencyKey }) }
+}
+
+/**
+ * Builds a node on the `Transport` in context: binds, connects to the configured peers, and starts serving.
+ * Everything stops when the scope closes.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  options: NodeOptions.NodeOptions = {},
+): Effect.Effect<NodeShape, RpcError, Transport | Scope.Scope> =>
+  Effect.gen(function* () {
+    const resolved = yield* NodeOptions.resolve(options)
+    const transport = yield* Transport
+    const runtime = new NodeRuntime(resolved, transport)
+    yield* Effect.addFinalizer(() => Effect.sync(() => runtime.close()))
+    yield* Stream.runForEachArray(transport.received, (batch) =>
+      Effect.sync(() => {
+        for (const received of batch) runtime.onReceived(received)
+      }),
+    ).pipe(Effect.forkScoped)
+    yield* Stream.runForEach(transport.events, (event) => Effect.sync(() => runtime.onEvent(event))).pipe(
+      Effect.forkScoped,
+    )
+    for (const endpoint of resolved.bind) {
+      yield* transport
+        .bind(endpoint)
+        .pipe(
+          Effect.mapError(
+            (error) =>
+              new RpcError({ code: "unavailable", message: `cannot bind ${endpoint}: ${error.message}`, cause: error }),
+          ),
+        )
+    }
+    for (const endpoint of resolved.peers) yield* runtime.remoteFor(endpoint)
+
+    const serve = <C extends Contract.Contract, R>(contract: C, handlers: Handlers<C, R>) =>
+      Effect.gen(function* () {
+        const context = yield* Effect.context<R>()
+        const fork = Effect.runForkWith(context)
+        const methods = new Map<string, ServedMethod>()
+        for (const [name, method] of Object.entries(contract.methods)) {
+          const handler = (handlers as Record<string, (payload: unknown, context: CallContext) => unknown>)[name]
+          if (handler === undefined) return yield* Effect.die(new Error(`${contract.name}/${name} has no handler`))
+          methods.set(name, {
+            path: `${contract.name}/${name}`,
+            method,
+            fork: (payload, callContext) => fork(Effect.suspend(() => toEffect(handler(payload, callContext)))),
+          })
+        }
+        const unregister = runtime.dispatcher.register(contract.name, methods)
+        runtime.announce()
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            unregister()
+            runtime.announce()
+          }),
+        )
+      })
+
+    const shape: NodeShape = {
+      id: resolved.id,
+      endpoints: () => transport.endpoints(),
+      serve,
+      client: (contract, target) => makeClient(runtime, contract, target),
+      connect: (endpoint) => runtime.connect(endpoint),
+      remotes: () => runtime.listRemotes(),
+      metrics: () => ({ ...runtime.metrics }),
+      transport,
+    }
+    return shape
+  })
+
+/**
+ * The node as a layer over the `Transport` in context.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: NodeOptions.NodeOptions = {}): Layer.Layer<Node, RpcError, Transport> =>
+  Layer.effect(Node, make(options))
+
+/**
+ * The node on a ZeroMQ transport: the usual way to run one.
+ *
+ * @since 0.1.0
+ */
+export const layerZmq = (
+  options: NodeOptions.NodeOptions & { readonly transport?: TransportOptions.TransportOptions | undefined } = {},
+): Layer.Layer<Node, RpcError | TransportError> =>
+  layer(options).pipe(Layer.provide(ZmqTransport.layer(options.transport)))

@@ -1,0 +1,96 @@
+/**
+ * Construction options of a node, their defaults, and the one function that applies them.
+ *
+ * @since 0.1.0
+ */
+import { randomBytes } from "node:crypto"
+import { Duration, Effect } from "effect"
+import { RpcError } from "./RpcError.ts"
+
+/**
+ * Options of a node.
+ *
+ * @since 0.1.0
+ */
+export interface NodeOptions {
+  /** Stable id of this node, announced to peers. Default: `node-` plus 8 random hex characters. */
+  readonly id?: string | undefined
+  /** Endpoints to bind for inbound calls. Default `["tcp://127.0.0.1:*"]` (a free loopback port). */
+  readonly bind?: ReadonlyArray<string> | undefined
+  /** Endpoints of nodes to connect to at start. Default none. */
+  readonly peers?: ReadonlyArray<string> | undefined
+  /** Deadline of calls whose method and call declare none. Default 10 s. */
+  readonly defaultTimeout?: Duration.Input | undefined
+  /** How long `connect` waits for a peer's WELCOME. Default 5 s. */
+  readonly helloTimeout?: Duration.Input | undefined
+  /** Most calls served at once by this node; beyond, calls fail fast with `overloaded`. Default 10,000. */
+  readonly maxConcurrentCalls?: number | undefined
+  /** Application metadata announced to peers. */
+  readonly meta?: { readonly [key: string]: string } | undefined
+}
+
+/**
+ * Options with defaults applied and durations in milliseconds.
+ *
+ * @since 0.1.0
+ */
+export interface ResolvedNodeOptions {
+  readonly id: string
+  readonly bind: ReadonlyArray<string>
+  readonly peers: ReadonlyArray<string>
+  readonly defaultTimeoutMs: number
+  readonly helloTimeoutMs: number
+  readonly maxConcurrentCalls: number
+  readonly meta: { readonly [key: string]: string }
+}
+
+/**
+ * The defaults, less the generated id.
+ *
+ * @since 0.1.0
+ */
+export const defaults = Object.freeze({
+  bind: ["tcp://127.0.0.1:*"] as ReadonlyArray<string>,
+  peers: [] as ReadonlyArray<string>,
+  defaultTimeoutMs: 10_000,
+  helloTimeoutMs: 5_000,
+  maxConcurrentCalls: 10_000,
+})
+
+/**
+ * Applies defaults and checks ranges; fails with `RpcError` code `invalid_argument` naming the field.
+ *
+ * @since 0.1.0
+ */
+export const resolve = (options: NodeOptions = {}): Effect.Effect<ResolvedNodeOptions, RpcError> =>
+  Effect.suspend(() => {
+    const ms = (name: string, input: Duration.Input | undefined, fallback: number): number | string => {
+      if (input === undefined) return fallback
+      const value = Duration.fromInput(input)
+      if (value._tag === "None") return `${name} is not a duration`
+      const millis = Duration.toMillis(value.value)
+      return Number.isFinite(millis) && millis > 0 ? millis : `${name} must be a positive, finite duration`
+    }
+    const defaultTimeoutMs = ms("defaultTimeout", options.defaultTimeout, defaults.defaultTimeoutMs)
+    const helloTimeoutMs = ms("helloTimeout", options.helloTimeout, defaults.helloTimeoutMs)
+    const maxConcurrentCalls = options.maxConcurrentCalls ?? defaults.maxConcurrentCalls
+    const id = options.id ?? `node-${randomBytes(4).toString("hex")}`
+    const problems = [defaultTimeoutMs, helloTimeoutMs].filter((v): v is string => typeof v === "string")
+    if (!Number.isInteger(maxConcurrentCalls) || maxConcurrentCalls < 1)
+      problems.push("maxConcurrentCalls must be >= 1")
+    if (id.length === 0 || id.length > 128) problems.push("id must have 1-128 characters")
+    if (problems.length > 0) {
+      return Effect.fail(
+        new RpcError({ code: "invalid_argument", message: `invalid node options: ${problems.join("; ")}` }),
+      )
+    }
+    return Effect.succeed({
+      id,
+      bind: options.bind ?? defaults.bind,
+      peers: options.peers ?? defaults.peers,
+      defaultTimeoutMs: defaultTimeoutMs as number,
+      helloTimeoutMs: helloTimeoutMs as number,
+      maxConcurrentCalls,
+      meta: options.meta ?? {},
+    })
+  })

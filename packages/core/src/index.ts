@@ -1,0 +1,18 @@
+/**
+ * @zactor/core: nodes, typed contracts, RPC and actors over the zactor transport.
+ *
+ * @since 0.1.0
+ */
+
+/** Per-call context and options. @since 0.1.0 */
+export * from "./CallContext.ts"
+/** Service contracts from Effect Schema. @since 0.1.0 */
+export * as Contract from "./Contract.ts"
+/** The wire envelope. @since 0.1.0 */
+export * as Envelope from "./Envelope.ts"
+/** Nodes: serving and calling. @since 0.1.0 */
+export * as Node from "./Node.ts"
+/** Node options. @since 0.1.0 */
+export * as NodeOptions from "./NodeOptions.ts"
+/** Framework errors. @since 0.1.0 */
+export * from "./RpcError.ts"

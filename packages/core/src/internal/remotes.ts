@@ -1,0 +1,261 @@
+/**
+ * The calling side of a node: one `Remote` per outbound connection, with its pending calls keyed by
+ * correlation id. A call is an `Effect.callback` that writes one REQUEST and is resumed by the REPLY or
+ * FAILURE with its id, by its deadline, by the connection dying, or cancelled by interruption (which sends
+ * CANCEL so the callee stops working on it).
+ *
+ * Hot path: one envelope encode, one transport offer, one timer and one map entry per call; no fiber.
+ */
+
+import type { Peer, TransportError, TransportShape } from "@zactor/transport"
+import { Effect } from "effect"
+import type * as Contract from "../Contract.ts"
+import * as Envelope from "../Envelope.ts"
+import { RemoteDefect, RpcError } from "../RpcError.ts"
+import type { NodeMetrics } from "./nodeMetrics.ts"
+
+/** A call waiting for its outcome. */
+interface PendingCall {
+  readonly path: string
+  readonly method: Contract.Method
+  readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
+  readonly timer: ReturnType<typeof setTimeout>
+  /** For streaming calls: receives ITEM/END; unary calls leave it undefined. */
+  readonly onItem: ((body: unknown) => void) | undefined
+  readonly onEnd: (() => void) | undefined
+}
+
+/** One outbound connection to a node. */
+export class Remote {
+  readonly peer: Peer.Peer
+  readonly endpoint: string
+  info: Envelope.NodeInfo | undefined = undefined
+  /** Set when the peer refused our protocol version; every call then fails with it. */
+  incompatible: RpcError | undefined = undefined
+  private readonly pending = new Map<number, PendingCall>()
+  private nextId = 1
+  private readonly welcomeWaiters = new Set<(outcome: RpcError | undefined) => void>()
+
+  constructor(peer: Peer.Peer, endpoint: string) {
+    this.peer = peer
+    this.endpoint = endpoint
+  }
+
+  /** Calls waiting for an outcome. */
+  get outstanding(): number {
+    return this.pending.size
+  }
+
+  /** Allocates a correlation id. Ids start at 1: id 0 names the connection itself in FAILURE. */
+  allocateId(): number {
+    const id = this.nextId
+    this.nextId = id >= 0x7fff_ffff ? 1 : id + 1
+    return id
+  }
+
+  add(id: number, call: PendingCall): void {
+    this.pending.set(id, call)
+  }
+
+  /** Removes and returns a pending call (undefined if it already completed). */
+  take(id: number): PendingCall | undefined {
+    const call = this.pending.get(id)
+    if (call !== undefined) {
+      this.pending.delete(id)
+      clearTimeout(call.timer)
+    }
+    return call
+  }
+
+  peek(id: number): PendingCall | undefined {
+    return this.pending.get(id)
+  }
+
+  /** Fails every pending call, e.g. when the connection died. */
+  failAll(error: RpcError): void {
+    const calls = [...this.pending.values()]
+    this.pending.clear()
+    for (const call of calls) {
+      clearTimeout(call.timer)
+      call.resume(Effect.fail(error))
+    }
+  }
+
+  /** Resolves once WELCOME arrives (undefined) or the peer refuses us (the error). */
+  awaitWelcome(): Promise<RpcError | undefined> {
+    if (this.info !== undefined) return Promise.resolve(undefined)
+    if (this.incompatible !== undefined) return Promise.resolve(this.incompatible)
+    return new Promise((resolve) => this.welcomeWaiters.add(resolve))
+  }
+
+  welcomed(info: Envelope.NodeInfo): void {
+    this.info = info
+    for (const wake of this.welcomeWaiters) wake(undefined)
+    this.welcomeWaiters.clear()
+  }
+
+  refused(error: RpcError): void {
+    this.incompatible = error
+    for (const wake of this.welcomeWaiters) wake(error)
+    this.welcomeWaiters.clear()
+    this.failAll(error)
+  }
+}
+
+/** Maps a transport refusal of a write to the framework's codes. */
+export const fromTransportError = (error: TransportError, path: string): RpcError =>
+  new RpcError({
+    code:
+      error.reason === "Overloaded"
+        ? "overloaded"
+        : error.reason === "MessageTooLarge"
+          ? "invalid_argument"
+          : "unavailable",
+    message: error.message,
+    method: path,
+    cause: error,
+  })
+
+/** Everything a call needs from the node. */
+export interface CallEnvironment {
+  readonly transport: TransportShape
+  readonly metrics: NodeMetrics
+  readonly defaultTimeoutMs: number
+}
+
+/** Decodes an application error or a framework failure into the caller's error channel. */
+export const failureToError = (
+  method: Contract.Method,
+  path: string,
+  code: string,
+  message: string,
+  errorBody: unknown,
+): unknown => {
+  if (code === "application") {
+    const decoded = method.error.decode(errorBody)
+    if (decoded._tag === "Success") return decoded.success
+    const remoteTag =
+      typeof errorBody === "object" && errorBody !== null && typeof (errorBody as { _tag?: unknown })._tag === "string"
+        ? (errorBody as { _tag: string })._tag
+        : undefined
+    return new RemoteDefect({ method: path, remoteTag, message })
+  }
+  return new RpcError({
+    code: (code as RpcError["code"]) ?? "internal",
+    message,
+    method: path,
+  })
+}
+
+/**
+ * Sends one unary call on `remote` and waits for its outcome.
+ */
+export const call = (
+  env: CallEnvironment,
+  remote: Remote,
+  path: string,
+  method: Contract.Method,
+  payload: unknown,
+  timeoutMs: number,
+  headers: Envelope.Headers | null,
+): Effect.Effect<unknown, unknown> =>
+  Effect.callback<unknown, unknown>((resume) => {
+    if (remote.incompatible !== undefined) return resume(Effect.fail(remote.incompatible))
+    const encoded = method.payload.encode(payload)
+    if (encoded._tag === "Failure") {
+      return resume(
+        Effect.fail(
+          new RpcError({
+            code: "invalid_argument",
+            message: `${path}: payload ${encoded.failure.message}`,
+            method: path,
+            path: encoded.failure.path,
+          }),
+        ),
+      )
+    }
+    const id = remote.allocateId()
+    const bytes = Envelope.encode([
+      Envelope.PROTOCOL_VERSION,
+      Envelope.Kind.Request,
+      id,
+      path,
+      encoded.success,
+      timeoutMs,
+      headers,
+    ])
+    const refused = env.transport.offer(remote.peer.id, bytes)
+    if (refused !== undefined) return resume(Effect.fail(fromTransportError(refused, path)))
+    env.metrics.callsStarted++
+    const timer = setTimeout(() => {
+      if (remote.take(id) === undefined) return
+      env.metrics.callsTimedOut++
+      sendCancel(env.transport, remote.peer.id, id)
+      resume(
+        Effect.fail(
+          new RpcError({
+            code: "deadline_exceeded",
+            message: `${path}: no reply within ${timeoutMs} ms`,
+            method: path,
+          }),
+        ),
+      )
+    }, timeoutMs)
+    remote.add(id, { path, method, resume, timer, onItem: undefined, onEnd: undefined })
+    return Effect.sync(() => {
+      // Interrupted by the caller: tell the callee to stop.
+      if (remote.take(id) !== undefined) {
+        env.metrics.callsCancelled++
+        sendCancel(env.transport, remote.peer.id, id)
+      }
+    })
+  })
+
+/** Best effort: a lost CANCEL only means the callee finishes work nobody waits for. */
+export const sendCancel = (transport: TransportShape, peer: Peer.PeerId, id: number): void => {
+  transport.offer(peer, Envelope.encode([Envelope.PROTOCOL_VERSION, Envelope.Kind.Cancel, id]))
+}
+
+/** Completes a pending call from a REPLY. */
+export const onReply = (remote: Remote, id: number, body: unknown, metrics: NodeMetrics): void => {
+  const call = remote.take(id)
+  if (call === undefined) {
+    metrics.unknownCorrelation++
+    return
+  }
+  const decoded = call.method._tag === "Unary" ? call.method.success.decode(body) : undefined
+  if (decoded === undefined || decoded._tag === "Success") {
+    metrics.callsSucceeded++
+    call.resume(decoded === undefined ? Effect.void : Effect.succeed(decoded.success))
+  } else {
+    metrics.callsFailed++
+    call.resume(
+      Effect.fail(
+        new RpcError({
+          code: "internal",
+          message: `${call.path}: reply does not match the contract: ${decoded.failure.message}`,
+          method: call.path,
+          path: decoded.failure.path,
+        }),
+      ),
+    )
+  }
+}
+
+/** Completes a pending call from a FAILURE. */
+export const onFailure = (
+  remote: Remote,
+  id: number,
+  code: string,
+  message: string,
+  errorBody: unknown,
+  metrics: NodeMetrics,
+): void => {
+  const call = remote.take(id)
+  if (call === undefined) {
+    metrics.unknownCorrelation++
+    return
+  }
+  metrics.callsFailed++
+  call.resume(Effect.fail(failureToError(call.method, call.path, code, message, errorBody)))
+}

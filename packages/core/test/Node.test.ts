@@ -1,0 +1,147 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import * as Envelope from "../src/Envelope.ts"
+import { RpcError } from "../src/RpcError.ts"
+import { Calculator, DivisionByZero, zmqNode } from "./fixtures.ts"
+
+/** A server node serving Calculator and a client node connected to it. */
+const pair = Effect.gen(function* () {
+  const server = yield* zmqNode({ id: "server" })
+  const started: Array<string> = []
+  const interrupted: Array<string> = []
+  yield* server.serve(Calculator, {
+    add: ({ a, b }) => Effect.succeed(a + b),
+    divide: ({ a, b }) => (b === 0 ? Effect.fail(new DivisionByZero({ dividend: a })) : Effect.succeed(a / b)),
+    sleep: ({ ms }, context) =>
+      Effect.sleep(ms).pipe(
+        Effect.as(`slept ${ms}`),
+        Effect.onInterrupt(() => Effect.sync(() => interrupted.push(context.method))),
+        Effect.tap(() => Effect.sync(() => started.push(context.method))),
+      ),
+  })
+  const client = yield* zmqNode({ id: "client" })
+  const remote = yield* client.connect(server.endpoints()[0]!)
+  return { server, client, remote, interrupted, calculator: client.client(Calculator) }
+})
+
+describe("Node RPC over ZeroMQ", () => {
+  it.live("greets peers and calls by service name", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { remote, calculator, server } = yield* pair
+        assert.strictEqual(remote.info?.id, "server")
+        assert.deepStrictEqual(remote.info?.services, ["Calculator"])
+        assert.strictEqual(yield* calculator.add({ a: 2, b: 3 }), 5)
+        const many = yield* Effect.all(
+          Array.from({ length: 500 }, (_, i) => calculator.add({ a: i, b: 1 })),
+          { concurrency: "unbounded" },
+        )
+        assert.deepStrictEqual(
+          many,
+          Array.from({ length: 500 }, (_, i) => i + 1),
+        )
+        assert.strictEqual(server.metrics().requestsServed, 501)
+      }),
+    ),
+  )
+
+  it.live("application errors travel back as themselves", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { calculator } = yield* pair
+        const error = yield* Effect.flip(calculator.divide({ a: 7, b: 0 }))
+        assert.instanceOf(error, DivisionByZero)
+        assert.strictEqual((error as DivisionByZero).dividend, 7)
+      }),
+    ),
+  )
+
+  it.live("unknown services and methods get not_found at once, not a timeout", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { client, server } = yield* pair
+        const { Calculator: _, ...rest } = { Calculator: 1 }
+        void rest
+        const Other = (yield* Effect.promise(() => import("./fixtures.ts"))).Calculator
+        const renamed = { ...Other, name: "Nope" }
+        const started = Date.now()
+        const error = yield* Effect.flip(
+          client.client(renamed, { endpoint: server.endpoints()[0]! }).add({ a: 1, b: 1 }),
+        )
+        assert.isTrue(RpcError.is(error))
+        assert.strictEqual((error as RpcError).code, "not_found")
+        assert.isBelow(Date.now() - started, 1000)
+      }),
+    ),
+  )
+
+  it.live("payloads are validated on both ends, naming the method and field", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { calculator } = yield* pair
+        const error = yield* Effect.flip(calculator.add({ a: 1, b: "x" as unknown as number }))
+        assert.strictEqual((error as RpcError).code, "invalid_argument")
+        assert.deepStrictEqual((error as RpcError).path, ["b"])
+        assert.include((error as RpcError).message, "Calculator/add")
+      }),
+    ),
+  )
+
+  it.live("the deadline is carried on the wire and enforced on both sides", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { calculator, interrupted, server } = yield* pair
+        const error = yield* Effect.flip(calculator.sleep({ ms: 2000 }, { timeout: 100 }))
+        assert.strictEqual((error as RpcError).code, "deadline_exceeded")
+        yield* Effect.promise(async () => {
+          const until = Date.now() + 2000
+          while (interrupted.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
+        })
+        assert.deepStrictEqual(interrupted, ["Calculator/sleep"])
+        assert.isAtLeast(server.metrics().requestsExpired + server.metrics().requestsCancelled, 1)
+      }),
+    ),
+  )
+
+  it.live("interrupting the caller cancels the callee's handler", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { calculator, interrupted, server } = yield* pair
+        const fiber = yield* Effect.forkChild(calculator.sleep({ ms: 5000 }))
+        yield* Effect.sleep(100)
+        yield* Fiber.interrupt(fiber)
+        yield* Effect.promise(async () => {
+          const until = Date.now() + 2000
+          while (interrupted.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
+        })
+        assert.deepStrictEqual(interrupted, ["Calculator/sleep"])
+        assert.strictEqual(server.metrics().requestsCancelled, 1)
+      }),
+    ),
+  )
+
+  it.live("malformed envelopes are counted and answered when possible; the node keeps serving", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { client, server, calculator } = yield* pair
+        const transport = client.transport
+        const peer = yield* transport.connect(server.endpoints()[0]!)
+        yield* transport.send(peer.id, Uint8Array.from([0xc1]))
+        yield* transport.send(
+          peer.id,
+          Envelope.encode([1, 99 as 2, 5, "x", null, 1000, null] as unknown as Envelope.Envelope),
+        )
+        yield* transport.send(
+          peer.id,
+          Envelope.encode([7, 2, 9, "Calculator/add", {}, 1000, null] as unknown as Envelope.Envelope),
+        )
+        yield* Effect.promise(async () => {
+          const until = Date.now() + 2000
+          while (server.metrics().malformed < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
+        })
+        assert.strictEqual(server.metrics().malformed, 3)
+        assert.strictEqual(yield* calculator.add({ a: 1, b: 2 }), 3)
+      }),
+    ),
+  )
+})
