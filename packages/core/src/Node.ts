@@ -87,6 +87,28 @@ export type Handler<M, R> =
       : never
 
 /**
+ * Where a contract is served: by default at its own name; actors use `@name`.
+ *
+ * @since 0.1.0
+ */
+export interface AddressOptions {
+  /** The address on the wire instead of the contract name, e.g. `@counter-1` for an actor. */
+  readonly address?: string | undefined
+}
+
+/**
+ * One-way senders of a contract's methods.
+ *
+ * @since 0.1.0
+ */
+export type Teller<C extends Contract.Contract> = {
+  readonly [K in keyof C["methods"]]: (
+    payload: Contract.PayloadOf<C["methods"][K]>,
+    options?: CallOptions,
+  ) => Effect.Effect<void, RpcError>
+}
+
+/**
  * The operations of a node.
  *
  * @since 0.1.0
@@ -100,9 +122,15 @@ export interface NodeShape {
   readonly serve: <C extends Contract.Contract, R = never>(
     contract: C,
     handlers: Handlers<C, R>,
+    options?: AddressOptions,
   ) => Effect.Effect<void, never, Scope.Scope | R>
   /** A typed client of a contract, sending to `target` (default: any connected node serving it). */
-  readonly client: <C extends Contract.Contract>(contract: C, target?: Target) => Client<C>
+  readonly client: <C extends Contract.Contract>(contract: C, target?: Target, options?: AddressOptions) => Client<C>
+  /**
+   * Typed one-way senders of a contract's methods (TELL, at most once): each resolves once the message is
+   * queued, and fails only if it cannot be (no route, queue full, invalid payload).
+   */
+  readonly teller: <C extends Contract.Contract>(contract: C, target?: Target, options?: AddressOptions) => Teller<C>
   /** Connects to a node and waits for its WELCOME. Fails `unavailable` or `incompatible_version`. */
   readonly connect: (endpoint: string) => Effect.Effect<RemoteNode, RpcError>
   /** The nodes this node has connected to. */
@@ -385,13 +413,18 @@ const toEffect = (result: unknown): Effect.Effect<unknown, unknown> =>
       : Effect.succeed(result)
 
 /** Builds the typed client functions of a contract by walking its methods once. */
-const makeClient = <C extends Contract.Contract>(runtime: NodeRuntime, contract: C, target: Target): Client<C> => {
+const makeClient = <C extends Contract.Contract>(
+  runtime: NodeRuntime,
+  contract: C,
+  target: Target,
+  address: string,
+): Client<C> => {
   const client: Record<string, unknown> = {}
   for (const [name, method] of Object.entries(contract.methods)) {
-    const path = `${contract.name}/${name}`
+    const path = `${address}/${name}`
     if (method._tag === "Unary") {
       client[name] = (payload: unknown, options?: CallOptions) =>
-        Effect.flatMap(runtime.route(contract.name, target), (remote) =>
+        Effect.flatMap(runtime.route(address, target), (remote) =>
           Remotes.call(
             runtime.callEnv,
             remote,
@@ -410,6 +443,45 @@ const makeClient = <C extends Contract.Contract>(runtime: NodeRuntime, contract:
     }
   }
   return client as Client<C>
+}
+
+/** Builds the one-way senders of a contract by walking its methods once. */
+const makeTeller = <C extends Contract.Contract>(
+  runtime: NodeRuntime,
+  contract: C,
+  target: Target,
+  address: string,
+): Teller<C> => {
+  const teller: Record<string, unknown> = {}
+  for (const [name, method] of Object.entries(contract.methods)) {
+    const path = `${address}/${name}`
+    teller[name] = (payload: unknown, options?: CallOptions) =>
+      Effect.flatMap(runtime.route(address, target), (remote) =>
+        Effect.suspend(() => {
+          const encoded = method.payload.encode(payload)
+          if (encoded._tag === "Failure") {
+            return Effect.fail(
+              new RpcError({
+                code: "invalid_argument",
+                message: `${path}: payload ${encoded.failure.message}`,
+                method: path,
+                path: encoded.failure.path,
+              }),
+            )
+          }
+          const bytes = Envelope.encode([
+            Envelope.PROTOCOL_VERSION,
+            Envelope.Kind.Tell,
+            path,
+            encoded.success,
+            headersOf(options),
+          ])
+          const refused = runtime.transport.offer(remote.peer.id, bytes)
+          return refused === undefined ? Effect.void : Effect.fail(Remotes.fromTransportError(refused, path))
+        }),
+      )
+  }
+  return teller as Teller<C>
 }
 
 const timeoutOf = (options: CallOptions | undefined, method: Contract.Method, fallbackMs: number): number => {
@@ -460,21 +532,22 @@ export const make = (
     }
     for (const endpoint of resolved.peers) yield* runtime.remoteFor(endpoint)
 
-    const serve = <C extends Contract.Contract, R>(contract: C, handlers: Handlers<C, R>) =>
+    const serve = <C extends Contract.Contract, R>(contract: C, handlers: Handlers<C, R>, options?: AddressOptions) =>
       Effect.gen(function* () {
+        const address = options?.address ?? contract.name
         const context = yield* Effect.context<R>()
         const fork = Effect.runForkWith(context)
         const methods = new Map<string, ServedMethod>()
         for (const [name, method] of Object.entries(contract.methods)) {
           const handler = (handlers as Record<string, (payload: unknown, context: CallContext) => unknown>)[name]
-          if (handler === undefined) return yield* Effect.die(new Error(`${contract.name}/${name} has no handler`))
+          if (handler === undefined) return yield* Effect.die(new Error(`${address}/${name} has no handler`))
           methods.set(name, {
-            path: `${contract.name}/${name}`,
+            path: `${address}/${name}`,
             method,
             fork: (payload, callContext) => fork(Effect.suspend(() => toEffect(handler(payload, callContext)))),
           })
         }
-        const unregister = runtime.dispatcher.register(contract.name, methods)
+        const unregister = runtime.dispatcher.register(address, methods)
         runtime.announce()
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
@@ -488,7 +561,8 @@ export const make = (
       id: resolved.id,
       endpoints: () => transport.endpoints(),
       serve,
-      client: (contract, target) => makeClient(runtime, contract, target),
+      client: (contract, target, options) => makeClient(runtime, contract, target, options?.address ?? contract.name),
+      teller: (contract, target, options) => makeTeller(runtime, contract, target, options?.address ?? contract.name),
       connect: (endpoint) => runtime.connect(endpoint),
       remotes: () => runtime.listRemotes(),
       metrics: () => ({ ...runtime.metrics }),
