@@ -12,11 +12,13 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Effect, Layer, PubSub, Queue, type Scope, Stream } from "effect"
+import { type Cause, Effect, Exit, Layer, PubSub, Queue, type Scope, Stream } from "effect"
+import type * as Take from "effect/Take"
 import * as zmq from "zeromq"
 import * as BatchFrame from "./BatchFrame.ts"
 import * as Curve from "./Curve.ts"
 import * as Endpoint from "./Endpoint.ts"
+import * as EndpointGuards from "./internal/endpointGuards.ts"
 import { InboundPeers } from "./internal/inboundPeers.ts"
 import { Outbox } from "./internal/outbox.ts"
 import * as SocketOptions from "./internal/zmqSocketOptions.ts"
@@ -41,6 +43,7 @@ interface OutboundConnection {
   readonly socket: zmq.Dealer
   readonly outbox: Outbox
   connectedBefore: boolean
+  cancelWait?: (() => void) | undefined
 }
 
 const closedError = (): TransportError => new TransportError({ reason: "Closed", message: "transport is closed" })
@@ -59,18 +62,22 @@ class ZmqTransportImpl {
   private publisherSocket: zmq.XPublisher | undefined
   private subscriberSocket: zmq.Subscriber | undefined
   private nextOutbound = 0
+  private publisherBound = false
+  private readonly publisherEndpoints: Array<string> = []
+  private readonly inprocNames: Array<string> = []
+  private subscriberConnected = false
   closed = false
 
   readonly options: TransportOptions.ResolvedTransportOptions
   readonly receivedQueue: Queue.Queue<Received, Cause.Done>
   readonly publishedQueue: Queue.Queue<Published, Cause.Done>
-  readonly eventHub: PubSub.PubSub<TransportEvent>
+  readonly eventHub: PubSub.PubSub<Take.Take<TransportEvent>>
 
   constructor(
     options: TransportOptions.ResolvedTransportOptions,
     receivedQueue: Queue.Queue<Received, Cause.Done>,
     publishedQueue: Queue.Queue<Published, Cause.Done>,
-    eventHub: PubSub.PubSub<TransportEvent>,
+    eventHub: PubSub.PubSub<Take.Take<TransportEvent>>,
   ) {
     this.options = options
     this.receivedQueue = receivedQueue
@@ -92,7 +99,7 @@ class ZmqTransportImpl {
   }
 
   emit(event: TransportEvent): void {
-    PubSub.publishUnsafe(this.eventHub, event)
+    PubSub.publishUnsafe(this.eventHub, [event])
   }
 
   // ---- inbound (ROUTER) ------------------------------------------------------------------------------------
@@ -102,14 +109,15 @@ class ZmqTransportImpl {
       const socket = new zmq.Router(SocketOptions.router(this.options, this.zapDomain))
       this.routerSocket = socket
       this.observe(socket, undefined)
-      void this.receiveLoop(socket, (frames) => this.onRouterMessage(frames))
     }
     return this.routerSocket
   }
 
   async bind(endpoint: string): Promise<string> {
     const socket = this.router()
-    await socket.bind(endpoint)
+    await this.bindGuarded(socket, endpoint)
+    // Reading starts after the first bind/connect: a receive pending before that never wakes on inproc.
+    if (this.boundEndpoints.length === 0) void this.receiveLoop(socket, (frames) => this.onRouterMessage(frames))
     const resolved = socket.lastEndpoint ?? endpoint
     this.boundEndpoints.push(resolved)
     this.emit({ _tag: "Listening", endpoint: resolved })
@@ -135,6 +143,21 @@ class ZmqTransportImpl {
     }
     const peer = this.inbound.touch(rid, publicKey)
     this.deliver(peer, batch.payloads)
+  }
+
+  /** Binds with the ipc/inproc guards (see internal/endpointGuards.ts). */
+  private async bindGuarded(
+    socket: zmq.Socket & { bind(endpoint: string): Promise<void> },
+    endpoint: string,
+  ): Promise<void> {
+    if (endpoint.startsWith("ipc://") && (await EndpointGuards.ipcInUse(endpoint.slice("ipc://".length)))) {
+      throw new TransportError({ reason: "BindFailed", message: `cannot bind ${endpoint}: address in use`, endpoint })
+    }
+    await socket.bind(endpoint)
+    if (endpoint.startsWith("inproc://")) {
+      this.inprocNames.push(endpoint)
+      EndpointGuards.inprocBound(endpoint)
+    }
   }
 
   // ---- outbound (DEALER per peer) --------------------------------------------------------------------------
@@ -183,7 +206,13 @@ class ZmqTransportImpl {
     this.outboundByEndpoint.set(endpoint, connection)
     this.observe(socket, connection)
     try {
-      socket.connect(endpoint)
+      if (endpoint.startsWith("inproc://")) {
+        connection.cancelWait = EndpointGuards.whenInprocBound(endpoint, () => {
+          if (!socket.closed) socket.connect(endpoint)
+        })
+      } else {
+        socket.connect(endpoint)
+      }
     } catch (cause) {
       this.dropOutbound(connection)
       throw new TransportError({
@@ -215,6 +244,7 @@ class ZmqTransportImpl {
     this.outbound.delete(connection.peer.id)
     this.outboundByEndpoint.delete(connection.endpoint)
     connection.outbox.dropAll("Closed")
+    connection.cancelWait?.()
     connection.socket.close()
   }
 
@@ -249,14 +279,16 @@ class ZmqTransportImpl {
       const socket = new zmq.XPublisher(SocketOptions.publisher(this.options, this.zapDomain))
       this.publisherSocket = socket
       this.observe(socket, undefined)
-      void this.receiveLoop(socket, (frames) => this.onSubscription(frames))
     }
     return this.publisherSocket
   }
 
   async bindPublisher(endpoint: string): Promise<string> {
     const socket = this.publisher()
-    await socket.bind(endpoint)
+    await this.bindGuarded(socket, endpoint)
+    if (!this.publisherBound) void this.receiveLoop(socket, (frames) => this.onSubscription(frames))
+    this.publisherBound = true
+    this.publisherEndpoints.push(socket.lastEndpoint ?? endpoint)
     const resolved = socket.lastEndpoint ?? endpoint
     this.emit({ _tag: "Listening", endpoint: resolved })
     return resolved
@@ -303,7 +335,6 @@ class ZmqTransportImpl {
       const socket = new zmq.Subscriber(SocketOptions.subscriber(this.options))
       this.subscriberSocket = socket
       this.observe(socket, undefined)
-      void this.receiveLoop(socket, (frames) => this.onPublished(frames))
     }
     return this.subscriberSocket
   }
@@ -326,6 +357,8 @@ class ZmqTransportImpl {
       socket.curveSecretKey = curve.secretKey
     }
     socket.connect(endpoint)
+    if (!this.subscriberConnected) void this.receiveLoop(socket, (frames) => this.onPublished(frames))
+    this.subscriberConnected = true
   }
 
   subscribe(prefix: string): void {
@@ -470,12 +503,16 @@ class ZmqTransportImpl {
     for (const connection of this.outbound.values()) connection.socket.close()
     this.outbound.clear()
     this.outboundByEndpoint.clear()
+    for (const name of this.inprocNames) EndpointGuards.inprocUnbound(name)
+    for (const connection of this.outbound.values()) connection.cancelWait?.()
     this.routerSocket?.close()
     this.publisherSocket?.close()
     this.subscriberSocket?.close()
+    await Promise.all([...this.boundEndpoints, ...this.publisherEndpoints].map((e) => EndpointGuards.waitReleased(e)))
     Queue.endUnsafe(this.receivedQueue)
     Queue.endUnsafe(this.publishedQueue)
-    PubSub.endUnsafe(this.eventHub, { _tag: "Closed" })
+    this.emit({ _tag: "Closed" })
+    PubSub.endUnsafe(this.eventHub, Exit.void)
   }
 }
 
@@ -506,7 +543,7 @@ export const make = (
     const resolved = yield* TransportOptions.resolve(options)
     const receivedQueue = yield* Queue.bounded<Received, Cause.Done>(RECEIVE_QUEUE_CAPACITY)
     const publishedQueue = yield* Queue.bounded<Published, Cause.Done>(RECEIVE_QUEUE_CAPACITY)
-    const eventHub = yield* PubSub.sliding<TransportEvent>({ capacity: EVENT_BUFFER, replay: EVENT_REPLAY })
+    const eventHub = yield* PubSub.sliding<Take.Take<TransportEvent>>({ capacity: EVENT_BUFFER, replay: EVENT_REPLAY })
     const impl = new ZmqTransportImpl(resolved, receivedQueue, publishedQueue, eventHub)
     const curve = resolved.curve
     if (curve !== undefined && impl.zapDomain !== undefined) {
@@ -544,7 +581,7 @@ export const make = (
         }),
       offer: (peer, payload) => impl.offer(peer, payload),
       received: Stream.fromQueue(receivedQueue),
-      events: Stream.fromPubSub(eventHub),
+      events: Stream.fromPubSubTake(eventHub),
       bindPublisher: (endpoint) =>
         guard(
           Effect.flatMap(Endpoint.validate(endpoint), () =>

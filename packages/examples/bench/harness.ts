@@ -1,0 +1,351 @@
+/**
+ * Shared pieces of the transport benchmark (see transport.bench.ts and BENCHMARKS.md for the method): the
+ * workload (an `add` request encoded with msgpackr and its reply), the closed loop that keeps `c` calls
+ * outstanding and records their latency, the control channel between the orchestrator and the role processes,
+ * and the orchestrator's side of starting, pinning and killing those processes.
+ *
+ * Every system runs exactly this workload, so the only difference between rows is how bytes are moved.
+ *
+ * @since 0.1.0
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { availableParallelism } from "node:os"
+import { resolve } from "node:path"
+import { pack, unpack } from "msgpackr"
+
+// --- workload ---------------------------------------------------------------------------------------------------
+
+/** The benchmark call. @since 0.1.0 */
+export interface AddRequest {
+  readonly id: number
+  readonly method: "add"
+  readonly args: readonly [number, number]
+}
+
+/** Encodes the request of call `id`. @since 0.1.0 */
+export const encodeRequest = (id: number): Uint8Array => pack({ id, method: "add", args: [1, 2] })
+
+/** Decodes a request; both ends are this benchmark, so the shape is trusted. @since 0.1.0 */
+export const decodeRequest = (payload: Uint8Array): AddRequest => unpack(payload) as AddRequest
+
+/** Encodes the reply to a request. @since 0.1.0 */
+export const encodeReply = (request: AddRequest): Uint8Array =>
+  pack({ id: request.id, result: request.args[0] + request.args[1] })
+
+/** Reads the call id of a reply. @since 0.1.0 */
+export const replyId = (payload: Uint8Array): number => (unpack(payload) as { readonly id: number }).id
+
+// --- latency -------------------------------------------------------------------------------------------------
+
+const HISTOGRAM_MAX_US = 1_000_000
+
+/** Round-trip times at 1 µs resolution up to 1 s (slower calls land in the last bucket). @since 0.1.0 */
+export class LatencyHistogram {
+  private readonly buckets = new Uint32Array(HISTOGRAM_MAX_US + 1)
+  private count = 0
+
+  record(micros: number): void {
+    this.buckets[Math.min(HISTOGRAM_MAX_US, Math.floor(micros))]! += 1
+    this.count++
+  }
+
+  /** The `p` quantile (0..1) in µs, or `undefined` when nothing was recorded. */
+  percentile(p: number): number | undefined {
+    if (this.count === 0) return undefined
+    const rank = Math.max(1, Math.ceil(this.count * p))
+    let seen = 0
+    for (let us = 0; us <= HISTOGRAM_MAX_US; us++) {
+      seen += this.buckets[us]!
+      if (seen >= rank) return us
+    }
+    return HISTOGRAM_MAX_US
+  }
+
+  reset(): void {
+    this.buckets.fill(0)
+    this.count = 0
+  }
+}
+
+/** What a client measured between two marks. @since 0.1.0 */
+export interface ClientSample {
+  readonly elapsedMs: number
+  readonly calls: number
+  readonly p50Us: number | undefined
+  readonly p99Us: number | undefined
+}
+
+/**
+ * A closed loop: `start(c)` sends `c` calls, and every reply sends the next one, so exactly `c` calls are
+ * outstanding. `send` must not throw for a healthy system; a throw ends the role (a broken run is not a result).
+ *
+ * @since 0.1.0
+ */
+export class ClosedLoop {
+  private readonly sentAt = new Map<number, number>()
+  private readonly latency = new LatencyHistogram()
+  private nextId = 0
+  private calls = 0
+  private markedAt = performance.now()
+  private readonly send: (payload: Uint8Array) => void
+
+  constructor(send: (payload: Uint8Array) => void) {
+    this.send = send
+  }
+
+  start(concurrency: number): void {
+    for (let i = 0; i < concurrency; i++) this.issue()
+  }
+
+  /** Handles one reply payload: records its round trip and sends the next call. */
+  onReply(payload: Uint8Array): void {
+    const id = replyId(payload)
+    const sentAt = this.sentAt.get(id)
+    if (sentAt === undefined) return
+    this.sentAt.delete(id)
+    this.latency.record((performance.now() - sentAt) * 1000)
+    this.calls++
+    this.issue()
+  }
+
+  /** Returns what was measured since the previous mark and starts a new interval. */
+  mark(): ClientSample {
+    const now = performance.now()
+    const sample: ClientSample = {
+      elapsedMs: now - this.markedAt,
+      calls: this.calls,
+      p50Us: this.latency.percentile(0.5),
+      p99Us: this.latency.percentile(0.99),
+    }
+    this.markedAt = now
+    this.calls = 0
+    this.latency.reset()
+    return sample
+  }
+
+  private issue(): void {
+    const id = this.nextId++
+    this.sentAt.set(id, performance.now())
+    this.send(encodeRequest(id))
+  }
+}
+
+/**
+ * The reference way of sending with zeromq.js: one `send` in flight per socket, later messages wait in an
+ * array and are sent one ZeroMQ message each, in order, each awaited.
+ *
+ * @since 0.1.0
+ */
+export const awaitedSendQueue = <M>(send: (message: M) => Promise<void>): ((message: M) => void) => {
+  const queue: Array<M> = []
+  let draining = false
+  const drain = async (): Promise<void> => {
+    draining = true
+    try {
+      while (queue.length > 0) await send(queue.shift()!)
+    } finally {
+      draining = false
+    }
+  }
+  return (message) => {
+    queue.push(message)
+    if (!draining) drain().catch(die)
+  }
+}
+
+// --- control channel (role side) ---------------------------------------------------------------------------
+
+/** Orchestrator to role. @since 0.1.0 */
+export type Control =
+  | { readonly type: "start"; readonly concurrency: number }
+  | { readonly type: "mark" }
+  | { readonly type: "stop" }
+
+/** Role to orchestrator. @since 0.1.0 */
+export type RoleReport =
+  | { readonly type: "ready"; readonly endpoint: string }
+  | {
+      readonly type: "mark"
+      /** CPU time of the whole process (all threads, user + system) since the previous mark, in µs. */
+      readonly cpuUs: number
+      /** Peak resident set size so far, in KiB. */
+      readonly maxRssKiB: number
+      readonly sample: ClientSample | undefined
+    }
+
+/** Ends a role on an unexpected error: a benchmark with a broken role has no result worth keeping. @since 0.1.0 */
+export const die = (error: unknown): never => {
+  console.error(`bench role ${process.pid} failed:`, error)
+  process.exit(1)
+}
+
+/**
+ * Serves the orchestrator's commands in a role process: `start` (clients), `mark` (CPU and, for clients, the
+ * closed loop's sample since the previous mark) and `stop`. Exits when the orchestrator goes away.
+ *
+ * @since 0.1.0
+ */
+export const serveControl = (loop: ClosedLoop | undefined): void => {
+  let lastCpu = process.cpuUsage()
+  process.on("message", (message: Control) => {
+    switch (message.type) {
+      case "start":
+        loop?.start(message.concurrency)
+        return
+      case "mark": {
+        const cpu = process.cpuUsage()
+        const cpuUs = cpu.user - lastCpu.user + (cpu.system - lastCpu.system)
+        lastCpu = cpu
+        reportToParent({ type: "mark", cpuUs, maxRssKiB: process.resourceUsage().maxRSS, sample: loop?.mark() })
+        return
+      }
+      case "stop":
+        process.exit(0)
+    }
+  })
+  process.once("disconnect", () => process.exit(0))
+}
+
+/** Sends a report to the orchestrator. @since 0.1.0 */
+export const reportToParent = (report: RoleReport): void => {
+  if (process.send === undefined) die(new Error("bench roles run under transport.bench.ts (no IPC channel)"))
+  else process.send(report)
+}
+
+// --- orchestrator side -------------------------------------------------------------------------------------
+
+const benchDir = import.meta.dirname
+const packageDir = resolve(benchDir, "..")
+const nodeArgs = ["--conditions=@zactor/source", "--import", "tsx"]
+const running = new Set<ChildProcess>()
+
+/** Kills every role process still running, by PID. @since 0.1.0 */
+export const killRoles = (): void => {
+  for (const child of running) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, "SIGKILL")
+      } catch {
+        // Exited between the check and the kill.
+      }
+    }
+  }
+}
+
+/**
+ * Whether roles can be pinned to CPUs 0 and 1 with `taskset` (Linux, util-linux, at least two CPUs).
+ *
+ * @since 0.1.0
+ */
+export const canPin = (): boolean =>
+  availableParallelism() >= 2 && spawnSync("taskset", ["-c", "1", "true"], { stdio: "ignore" }).status === 0
+
+/** A running role process. @since 0.1.0 */
+export class Role {
+  readonly file: string
+  readonly child: ChildProcess
+  readonly exited: Promise<void>
+  private readonly waiting = new Map<string, { resolve(r: RoleReport): void; reject(e: Error): void }>()
+
+  /** Starts `bench/<file>` with `args`, pinned to `cpu` when given (the whole process, every thread). */
+  constructor(file: string, args: ReadonlyArray<string>, cpu: number | undefined) {
+    this.file = file
+    const nodeCommand = [process.execPath, ...nodeArgs, resolve(benchDir, file), ...args]
+    // taskset execs node in place, so the PID, the IPC channel and the affinity of every later thread carry over.
+    const [command, ...commandArgs] = cpu === undefined ? nodeCommand : ["taskset", "-c", String(cpu), ...nodeCommand]
+    this.child = spawn(command!, commandArgs, { cwd: packageDir, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    running.add(this.child)
+    this.exited = new Promise((done) => {
+      this.child.once("exit", (code, signal) => {
+        running.delete(this.child)
+        const error = new Error(`${file} exited (${signal ?? `status ${code}`})`)
+        for (const waiter of this.waiting.values()) waiter.reject(error)
+        this.waiting.clear()
+        done()
+      })
+    })
+    this.child.on("message", (report: RoleReport) => {
+      const waiter = this.waiting.get(report.type)
+      this.waiting.delete(report.type)
+      waiter?.resolve(report)
+    })
+  }
+
+  /** Waits for the next report of a type, failing if the role exits first or after `timeoutMs`. */
+  next<T extends RoleReport["type"]>(type: T, timeoutMs: number): Promise<Extract<RoleReport, { type: T }>> {
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(type)
+        reject(new Error(`${this.file} sent no "${type}" within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.waiting.set(type, {
+        resolve: (report) => {
+          clearTimeout(timer)
+          resolvePromise(report as Extract<RoleReport, { type: T }>)
+        },
+        reject: (error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      })
+    })
+  }
+
+  send(control: Control): void {
+    if (this.child.connected) this.child.send(control)
+  }
+
+  /** Asks for a mark and waits for it. */
+  mark(): Promise<Extract<RoleReport, { type: "mark" }>> {
+    const reply = this.next("mark", 10_000)
+    this.send({ type: "mark" })
+    return reply
+  }
+
+  /** Asks the role to exit, and kills it by PID if it has not after 2 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.send({ type: "stop" })
+    const timer = setTimeout(() => {
+      if (this.child.pid !== undefined) process.kill(this.child.pid, "SIGKILL")
+    }, 2000)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+
+// --- statistics and formatting ------------------------------------------------------------------------------
+
+/** The median of the defined values, or `undefined` if there are none. @since 0.1.0 */
+export const median = (values: ReadonlyArray<number | undefined>): number | undefined => {
+  const sorted = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
+  if (sorted.length === 0) return undefined
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+/** Formats a rate like BENCHMARKS.md: `9508`, `74.8k`. @since 0.1.0 */
+export const formatRate = (n: number | undefined): string => {
+  if (n === undefined) return "-"
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(2)}M`
+  if (n >= 100_000) return `${(n / 1000).toFixed(0)}k`
+  if (n >= 10_000) return `${(n / 1000).toFixed(1)}k`
+  return n.toFixed(0)
+}
+
+/** Formats a value with about three significant digits. @since 0.1.0 */
+export const formatNumber = (n: number | undefined): string => {
+  if (n === undefined) return "-"
+  if (n >= 100) return n.toFixed(0)
+  if (n >= 10) return n.toFixed(1)
+  return n.toFixed(2)
+}
+
+/** Renders rows as a Markdown table with aligned columns. @since 0.1.0 */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))
+  const line = (cells: ReadonlyArray<string>): string =>
+    `| ${cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`
+  const rule = `|${widths.map((w, i) => (i < 2 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`
+  return [line(header), rule, ...rows.map(line)].join("\n")
+}
