@@ -1,11 +1,11 @@
 /**
  * Benchmark role `zactor-transport`, client side: `connect` once, `offer` per call, and the closed loop driven
- * synchronously from the `received` stream, one pass per array of batches.
+ * synchronously from the transport's poll/await pull API.
  *
  * @since 0.1.0
  */
 import { ZmqTransport } from "@zactor/transport"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { ClosedLoop, die, reportToParent, serveControl } from "./harness.ts"
 
 const endpoint = process.argv[2] ?? die(new Error("usage: zactor-client.ts <endpoint>"))
@@ -19,11 +19,17 @@ const program = Effect.gen(function* () {
   })
   serveControl(loop)
   reportToParent({ type: "ready", endpoint })
-  yield* Stream.runForEachArray(transport.received, (batches) =>
-    Effect.sync(() => {
-      for (const { payloads } of batches) for (const payload of payloads) loop.onReply(payload)
-    }),
-  )
+  // The hot-path pull API: drain what is waiting, then wait once (a microtask wake-up, no scheduler turn).
+  yield* Effect.promise(async () => {
+    for (;;) {
+      let received = transport.pollReceived()
+      while (received !== undefined) {
+        for (const payload of received.payloads) loop.onReply(payload)
+        received = transport.pollReceived()
+      }
+      if (!(await transport.awaitReceived())) return
+    }
+  })
 }).pipe(Effect.scoped)
 
 Effect.runPromise(program).catch(die)

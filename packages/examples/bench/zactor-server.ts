@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { ZmqTransport } from "@zactor/transport"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { decodeRequest, die, encodeReply, reportToParent, serveControl } from "./harness.ts"
 
 const program = Effect.gen(function* () {
@@ -14,16 +14,19 @@ const program = Effect.gen(function* () {
   const endpoint = yield* transport.bind("tcp://127.0.0.1:*")
   serveControl(undefined)
   reportToParent({ type: "ready", endpoint })
-  yield* Stream.runForEachArray(transport.received, (batches) =>
-    Effect.sync(() => {
-      for (const { peer, payloads } of batches) {
-        for (const payload of payloads) {
-          const refused = transport.offer(peer.id, encodeReply(decodeRequest(payload)))
+  yield* Effect.promise(async () => {
+    for (;;) {
+      let received = transport.pollReceived()
+      while (received !== undefined) {
+        for (const payload of received.payloads) {
+          const refused = transport.offer(received.peer.id, encodeReply(decodeRequest(payload)))
           if (refused !== undefined) die(refused)
         }
+        received = transport.pollReceived()
       }
-    }),
-  )
+      if (!(await transport.awaitReceived())) return
+    }
+  })
 }).pipe(Effect.scoped)
 
 Effect.runPromise(program).catch(die)

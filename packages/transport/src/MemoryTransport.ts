@@ -36,6 +36,7 @@ import {
 import type * as Take from "effect/Take"
 import * as BatchFrame from "./BatchFrame.ts"
 import * as Endpoint from "./Endpoint.ts"
+import { ReceiveBuffer } from "./internal/receiveBuffer.ts"
 import * as MemoryNetwork from "./MemoryNetwork.ts"
 import * as Peer from "./Peer.ts"
 import { type ConnectOptions, type Published, type Received, Transport, type TransportShape } from "./Transport.ts"
@@ -151,8 +152,8 @@ class MemoryTransportImpl {
   private readonly registry: MemoryNetwork.Registry
   private readonly clock: Clock.Clock
   private readonly context: Context.Context<never>
-  private readonly receivedQueue: Queue.Queue<Received, Cause.Done>
-  private readonly publishedQueue: Queue.Queue<Published, Cause.Done>
+  private readonly receivedBuffer: ReceiveBuffer<Received>
+  private readonly publishedBuffer: ReceiveBuffer<Published>
   private readonly eventHub: PubSub.PubSub<Take.Take<TransportEvent>>
 
   constructor(
@@ -161,8 +162,8 @@ class MemoryTransportImpl {
     clock: Clock.Clock,
     context: Context.Context<never>,
     queues: {
-      readonly received: Queue.Queue<Received, Cause.Done>
-      readonly published: Queue.Queue<Published, Cause.Done>
+      readonly received: ReceiveBuffer<Received>
+      readonly published: ReceiveBuffer<Published>
       readonly events: PubSub.PubSub<Take.Take<TransportEvent>>
     },
   ) {
@@ -170,8 +171,8 @@ class MemoryTransportImpl {
     this.registry = registry
     this.clock = clock
     this.context = context
-    this.receivedQueue = queues.received
-    this.publishedQueue = queues.published
+    this.receivedBuffer = queues.received
+    this.publishedBuffer = queues.published
     this.eventHub = queues.events
   }
 
@@ -499,7 +500,7 @@ class MemoryTransportImpl {
     const batch = this.decode(frame, conn.peer.id)
     if (batch === undefined) return false
     this.metrics.messagesReceived += batch.payloads.length
-    return Queue.offerUnsafe(this.receivedQueue, { peer: conn.peer, payloads: batch.payloads })
+    return this.receivedBuffer.offer({ peer: conn.peer, payloads: batch.payloads })
   }
 
   private decode(frame: Uint8Array, peer: Peer.PeerId | undefined): BatchFrame.Batch | undefined {
@@ -663,7 +664,7 @@ class MemoryTransportImpl {
   private receivePublication(topic: string, frame: Uint8Array): boolean {
     const batch = this.decode(frame, undefined)
     if (batch === undefined) return true
-    if (!Queue.offerUnsafe(this.publishedQueue, { topic, payloads: batch.payloads })) return false
+    if (!this.publishedBuffer.offer({ topic, payloads: batch.payloads })) return false
     this.metrics.messagesReceived += batch.payloads.length
     return true
   }
@@ -704,8 +705,8 @@ class MemoryTransportImpl {
       this.closeLink(conn.link)
     }
     this.publishers.clear()
-    Queue.endUnsafe(this.receivedQueue)
-    Queue.endUnsafe(this.publishedQueue)
+    this.receivedBuffer.end()
+    this.publishedBuffer.end()
     PubSub.endUnsafe(this.eventHub, Exit.void)
   }
 }
@@ -729,13 +730,13 @@ export const make = (
     const network = options.network ?? (yield* MemoryNetwork.Current)
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
-    const receivedQueue = yield* Queue.unbounded<Received, Cause.Done>()
+    const receivedBuffer = new ReceiveBuffer<Received>(Number.POSITIVE_INFINITY, "refuse")
     // The subscriber's buffer: bounded in batches like a SUB's receive high-water mark; full means dropped.
-    const publishedQueue = yield* Queue.dropping<Published, Cause.Done>(resolved.receiveHighWaterMark)
+    const publishedBuffer = new ReceiveBuffer<Published>(resolved.receiveHighWaterMark, "drop")
     const eventHub = yield* PubSub.sliding<Take.Take<TransportEvent>>(EVENT_BUFFER)
     const impl = new MemoryTransportImpl(resolved, MemoryNetwork.registry(network), clock, context, {
-      received: receivedQueue,
-      published: publishedQueue,
+      received: receivedBuffer,
+      published: publishedBuffer,
       events: eventHub,
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => impl.close()))
@@ -759,7 +760,9 @@ export const make = (
       disconnect: (peer) => Effect.sync(() => impl.disconnect(peer)),
       send: (peer, payload) => run(() => impl.offer(peer, payload)),
       offer: (peer, payload) => impl.offer(peer, payload),
-      received: Stream.fromQueue(receivedQueue),
+      received: receivedBuffer.stream(),
+      pollReceived: () => receivedBuffer.poll(),
+      awaitReceived: () => receivedBuffer.wait(),
       events: Stream.fromPubSubTake(eventHub),
       bindPublisher: (endpoint) => open(endpoint, (parsed) => impl.bindPublisher(parsed)),
       publish: (topic, payload) => run(() => impl.publish(topic, payload)),
@@ -767,7 +770,7 @@ export const make = (
         open(endpoint, (parsed) => impl.connectSubscriber(parsed, connectOptions)),
       subscribe: (prefix) => run(() => impl.changeSubscription(prefix, true)),
       unsubscribe: (prefix) => run(() => impl.changeSubscription(prefix, false)),
-      published: Stream.fromQueue(publishedQueue),
+      published: publishedBuffer.stream(),
       metrics: () => ({ ...impl.metrics }),
       close: Effect.sync(() => impl.close()),
     }

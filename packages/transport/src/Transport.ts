@@ -79,8 +79,16 @@ export interface TransportShape {
   readonly send: (peer: PeerId, payload: Uint8Array) => Effect.Effect<void, TransportError>
   /** `send` without an Effect: returns the error instead of failing. For hot paths of upper layers. */
   readonly offer: (peer: PeerId, payload: Uint8Array) => TransportError | undefined
-  /** Everything received from all peers. A single consumer is expected. */
+  /** Everything received from all peers. A single consumer is expected (this or the poll/await pair). */
   readonly received: Stream.Stream<Received>
+  /**
+   * Hot-path alternative to `received`: the next received batch if one is waiting, without waiting. Upper
+   * layers that process every message loop over `pollReceived` and `awaitReceived` to avoid a scheduler turn
+   * per wake-up. Do not mix with consuming `received`.
+   */
+  readonly pollReceived: () => Received | undefined
+  /** Resolves true when `pollReceived` has a batch, false once the transport closed and all was taken. */
+  readonly awaitReceived: () => Promise<boolean>
   /**
    * Connection and input events. Each subscriber first receives the 256 most recent events (so events from
    * start-up are not lost to a subscription race), then live ones; it ends after the `Closed` event.

@@ -59,7 +59,11 @@ export interface TransportOptions {
   readonly maxMessageBytes?: number | undefined
   /** Largest ZeroMQ message (a whole batch, all frames) accepted from a peer, in bytes. Default 8 MiB. */
   readonly maxFrameBytes?: number | undefined
-  /** Most payloads coalesced into one ZeroMQ message. Default 512. */
+  /**
+   * Most payloads coalesced into one ZeroMQ message. Default 64: large enough to divide the per-message cost
+   * by up to 64, small enough that a burst leaves as several batches the peer can start on while the rest
+   * is in flight (measured: 7.6x bare calls/s at 256 in flight with 64 or 128, 3.3x with 512).
+   */
   readonly maxBatchMessages?: number | undefined
   /** Byte budget of one batch; a single larger payload travels alone. Default 256 KiB. */
   readonly maxBatchBytes?: number | undefined
@@ -120,7 +124,7 @@ export const defaults: ResolvedTransportOptions = Object.freeze({
   lingerMs: 500,
   maxMessageBytes: 4 * 1024 * 1024,
   maxFrameBytes: 8 * 1024 * 1024,
-  maxBatchMessages: 512,
+  maxBatchMessages: 64,
   maxBatchBytes: 256 * 1024,
   maxQueuedMessages: 10_000,
   maxQueuedBytes: 64 * 1024 * 1024,

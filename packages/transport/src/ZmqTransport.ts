@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Effect, Exit, Layer, PubSub, Queue, type Scope, Stream } from "effect"
+import { Effect, Exit, Layer, PubSub, type Scope, Stream } from "effect"
 import type * as Take from "effect/Take"
 import * as zmq from "zeromq"
 import * as BatchFrame from "./BatchFrame.ts"
@@ -21,6 +21,7 @@ import * as Endpoint from "./Endpoint.ts"
 import * as EndpointGuards from "./internal/endpointGuards.ts"
 import { InboundPeers } from "./internal/inboundPeers.ts"
 import { Outbox } from "./internal/outbox.ts"
+import { ReceiveBuffer } from "./internal/receiveBuffer.ts"
 import * as SocketOptions from "./internal/zmqSocketOptions.ts"
 import * as Peer from "./Peer.ts"
 import { type ConnectOptions, type Published, type Received, Transport, type TransportShape } from "./Transport.ts"
@@ -69,19 +70,19 @@ class ZmqTransportImpl {
   closed = false
 
   readonly options: TransportOptions.ResolvedTransportOptions
-  readonly receivedQueue: Queue.Queue<Received, Cause.Done>
-  readonly publishedQueue: Queue.Queue<Published, Cause.Done>
+  readonly receivedBuffer: ReceiveBuffer<Received>
+  readonly publishedBuffer: ReceiveBuffer<Published>
   readonly eventHub: PubSub.PubSub<Take.Take<TransportEvent>>
 
   constructor(
     options: TransportOptions.ResolvedTransportOptions,
-    receivedQueue: Queue.Queue<Received, Cause.Done>,
-    publishedQueue: Queue.Queue<Published, Cause.Done>,
+    receivedBuffer: ReceiveBuffer<Received>,
+    publishedBuffer: ReceiveBuffer<Published>,
     eventHub: PubSub.PubSub<Take.Take<TransportEvent>>,
   ) {
     this.options = options
-    this.receivedQueue = receivedQueue
-    this.publishedQueue = publishedQueue
+    this.receivedBuffer = receivedBuffer
+    this.publishedBuffer = publishedBuffer
     this.eventHub = eventHub
     const curve = options.curve
     this.zapDomain = curve === undefined ? undefined : ZapHandler.makeDomain()
@@ -377,7 +378,7 @@ class ZmqTransportImpl {
     const batch = this.decode(frames[1]!)
     if (batch === undefined) return
     this.metrics.messagesReceived += batch.payloads.length
-    this.enqueue(this.publishedQueue, { topic: frames[0]!.toString(), payloads: batch.payloads })
+    this.enqueue(this.publishedBuffer, { topic: frames[0]!.toString(), payloads: batch.payloads })
   }
 
   // ---- receiving -------------------------------------------------------------------------------------------
@@ -395,15 +396,16 @@ class ZmqTransportImpl {
 
   private deliver(peer: Peer.Peer, payloads: Array<Uint8Array>): void {
     this.metrics.messagesReceived += payloads.length
-    this.enqueue(this.receivedQueue, { peer, payloads })
+    this.enqueue(this.receivedBuffer, { peer, payloads })
   }
 
   private pausedOn: Promise<unknown> | undefined
 
-  private enqueue<A>(queue: Queue.Queue<A, Cause.Done>, item: A): void {
-    if (!Queue.offerUnsafe(queue, item) && !this.closed) {
-      // The consumer is behind: park this item and pause the receive loops until it is taken.
-      this.pausedOn = Effect.runPromise(Queue.offer(queue, item))
+  private enqueue<A>(buffer: ReceiveBuffer<A>, item: A): void {
+    if (!buffer.offer(item) && !this.closed) {
+      // The consumer is behind: keep this item and pause the receive loops until there is room.
+      buffer.force(item)
+      this.pausedOn = buffer.whenSpace()
     }
   }
 
@@ -509,8 +511,8 @@ class ZmqTransportImpl {
     this.publisherSocket?.close()
     this.subscriberSocket?.close()
     await Promise.all([...this.boundEndpoints, ...this.publisherEndpoints].map((e) => EndpointGuards.waitReleased(e)))
-    Queue.endUnsafe(this.receivedQueue)
-    Queue.endUnsafe(this.publishedQueue)
+    this.receivedBuffer.end()
+    this.publishedBuffer.end()
     this.emit({ _tag: "Closed" })
     PubSub.endUnsafe(this.eventHub, Exit.void)
   }
@@ -541,10 +543,10 @@ export const make = (
 ): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const resolved = yield* TransportOptions.resolve(options)
-    const receivedQueue = yield* Queue.bounded<Received, Cause.Done>(RECEIVE_QUEUE_CAPACITY)
-    const publishedQueue = yield* Queue.bounded<Published, Cause.Done>(RECEIVE_QUEUE_CAPACITY)
+    const receivedBuffer = new ReceiveBuffer<Received>(RECEIVE_QUEUE_CAPACITY, "refuse")
+    const publishedBuffer = new ReceiveBuffer<Published>(RECEIVE_QUEUE_CAPACITY, "refuse")
     const eventHub = yield* PubSub.sliding<Take.Take<TransportEvent>>({ capacity: EVENT_BUFFER, replay: EVENT_REPLAY })
-    const impl = new ZmqTransportImpl(resolved, receivedQueue, publishedQueue, eventHub)
+    const impl = new ZmqTransportImpl(resolved, receivedBuffer, publishedBuffer, eventHub)
     const curve = resolved.curve
     if (curve !== undefined && impl.zapDomain !== undefined) {
       // Registered before any socket exists and released after they close: a CURVE server never runs unguarded.
@@ -580,7 +582,9 @@ export const make = (
           return error === undefined ? Effect.void : Effect.fail(error)
         }),
       offer: (peer, payload) => impl.offer(peer, payload),
-      received: Stream.fromQueue(receivedQueue),
+      received: receivedBuffer.stream(),
+      pollReceived: () => receivedBuffer.poll(),
+      awaitReceived: () => receivedBuffer.wait(),
       events: Stream.fromPubSubTake(eventHub),
       bindPublisher: (endpoint) =>
         guard(
@@ -607,7 +611,7 @@ export const make = (
         ),
       subscribe: (prefix) => guard(Effect.sync(() => impl.subscribe(prefix))),
       unsubscribe: (prefix) => guard(Effect.sync(() => impl.unsubscribe(prefix))),
-      published: Stream.fromQueue(publishedQueue),
+      published: publishedBuffer.stream(),
       metrics: () => ({ ...impl.metrics }),
       close: Effect.promise(() => impl.close()),
     }
