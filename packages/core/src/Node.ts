@@ -97,6 +97,20 @@ export interface AddressOptions {
 }
 
 /**
+ * What a family resolver returns for one address: the contract served there and its handlers. Return the same
+ * object for every address that shares a behaviour: the node prepares it for dispatch once per object.
+ *
+ * @since 0.1.0
+ */
+export interface FamilyMember<R = never> {
+  readonly contract: Contract.Contract
+  /** Handlers by method name; `context.method` (`address/method`) tells which address a call is for. */
+  readonly handlers: {
+    readonly [method: string]: (payload: unknown, context: CallContext) => Effect.Effect<unknown, unknown, R>
+  }
+}
+
+/**
  * One-way senders of a contract's methods.
  *
  * @since 0.1.0
@@ -123,6 +137,17 @@ export interface NodeShape {
     contract: C,
     handlers: Handlers<C, R>,
     options?: AddressOptions,
+  ) => Effect.Effect<void, never, Scope.Scope | R>
+  /**
+   * Serves a family of addresses with one registration until the scope closes: a call to an address starting
+   * with `prefix` that `serve` did not register goes to the handlers `resolve(address)` returns, or fails
+   * `not_found` when it returns `undefined`. Members are not announced in HELLO (they are reached by endpoint).
+   * Actors use this, so that a node can host millions of them without a registration each. Dies if the prefix
+   * is already served.
+   */
+  readonly serveFamily: <R = never>(
+    prefix: string,
+    resolve: (address: string) => FamilyMember<R> | undefined,
   ) => Effect.Effect<void, never, Scope.Scope | R>
   /** A typed client of a contract, sending to `target` (default: any connected node serving it). */
   readonly client: <C extends Contract.Contract>(contract: C, target?: Target, options?: AddressOptions) => Client<C>
@@ -498,6 +523,22 @@ const headersOf = (options: CallOptions | undefined): Envelope.Headers | null =>
   return { ...options.headers, ...(options.idempotencyKey === undefined ? {} : { ik: options.idempotencyKey }) }
 }
 
+const receiveLoop = async (transport: TransportShape, runtime: NodeRuntime): Promise<void> => {
+  for (;;) {
+    let received = transport.pollReceived()
+    while (received !== undefined) {
+      try {
+        runtime.onReceived(received)
+      } catch {
+        // A bug in dispatch must not stop the node from serving everyone else: count it and go on.
+        runtime.metrics.defects++
+      }
+      received = transport.pollReceived()
+    }
+    if (!(await transport.awaitReceived())) return
+  }
+}
+
 /**
  * Builds a node on the `Transport` in context: binds, connects to the configured peers, and starts serving.
  * Everything stops when the scope closes.
@@ -512,11 +553,9 @@ export const make = (
     const transport = yield* Transport
     const runtime = new NodeRuntime(resolved, transport)
     yield* Effect.addFinalizer(() => Effect.sync(() => runtime.close()))
-    yield* Stream.runForEachArray(transport.received, (batch) =>
-      Effect.sync(() => {
-        for (const received of batch) runtime.onReceived(received)
-      }),
-    ).pipe(Effect.forkScoped)
+    // The receive loop runs outside the fiber scheduler: it drains what is waiting synchronously and wakes on a
+    // microtask, which keeps a scheduler turn off every round trip (see the transport's pollReceived).
+    yield* Effect.promise(() => receiveLoop(transport, runtime)).pipe(Effect.forkScoped)
     yield* Stream.runForEach(transport.events, (event) => Effect.sync(() => runtime.onEvent(event))).pipe(
       Effect.forkScoped,
     )
@@ -557,10 +596,38 @@ export const make = (
         )
       })
 
+    const serveFamily = <R>(prefix: string, resolve: (address: string) => FamilyMember<R> | undefined) =>
+      Effect.gen(function* () {
+        const fork = Effect.runForkWith(yield* Effect.context<R>())
+        // Dispatch tables per member object, built on its first call: one per behaviour, not one per address.
+        const tables = new WeakMap<FamilyMember<R>, Map<string, ServedMethod>>()
+        const unregister = runtime.dispatcher.registerResolver(prefix, (address) => {
+          const member = resolve(address)
+          if (member === undefined) return undefined
+          let methods = tables.get(member)
+          if (methods === undefined) {
+            methods = new Map()
+            for (const [name, method] of Object.entries(member.contract.methods)) {
+              const handler = member.handlers[name]
+              if (handler === undefined) continue
+              methods.set(name, {
+                path: `${prefix}*/${name}`,
+                method,
+                fork: (payload, callContext) => fork(Effect.suspend(() => handler(payload, callContext))),
+              })
+            }
+            tables.set(member, methods)
+          }
+          return methods
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unregister))
+      })
+
     const shape: NodeShape = {
       id: resolved.id,
       endpoints: () => transport.endpoints(),
       serve,
+      serveFamily,
       client: (contract, target, options) => makeClient(runtime, contract, target, options?.address ?? contract.name),
       teller: (contract, target, options) => makeTeller(runtime, contract, target, options?.address ?? contract.name),
       connect: (endpoint) => runtime.connect(endpoint),

@@ -28,6 +28,8 @@ export interface NodeMetrics {
   unknownCorrelation: number
   /** Peers refused for an incompatible protocol version. */
   incompatiblePeers: number
+  /** Unexpected exceptions while dispatching received payloads (bugs); the node keeps serving. */
+  defects: number
 }
 
 /** Zeroed counters. */
@@ -46,4 +48,5 @@ export const make = (): NodeMetrics => ({
   malformed: 0,
   unknownCorrelation: 0,
   incompatiblePeers: 0,
+  defects: 0,
 })
