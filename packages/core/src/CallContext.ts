@@ -51,6 +51,11 @@ export interface CallOptions {
   readonly idempotencyKey?: string | undefined
   /** Application metadata sent with the call. */
   readonly headers?: { readonly [key: string]: string } | undefined
+  /**
+   * Server streams: how many elements the callee may send ahead of consumption (flow control). More is
+   * faster for fast consumers, less bounds memory for slow ones. Default 64.
+   */
+  readonly streamCredit?: number | undefined
 }
 
 /**

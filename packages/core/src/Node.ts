@@ -332,8 +332,23 @@ class NodeRuntime {
         case Envelope.Kind.Ping:
           this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Pong, envelope[2], this.load()])
           break
+        case Envelope.Kind.Item: {
+          const remote = this.remotes.get(peer.id)
+          if (remote === undefined) this.metrics.unknownCorrelation++
+          else Remotes.onItem(remote, envelope[2], envelope[3], this.metrics)
+          break
+        }
+        case Envelope.Kind.End: {
+          const remote = this.remotes.get(peer.id)
+          if (remote === undefined) this.metrics.unknownCorrelation++
+          else Remotes.onEnd(remote, envelope[2], this.metrics)
+          break
+        }
+        case Envelope.Kind.Credit:
+          this.dispatcher.onCredit(peer, envelope[2], envelope[3])
+          break
         default:
-          // ITEM, END, CREDIT, ACK, PONG without a consumer registered: nothing waits for them.
+          // ACK and PONG without a consumer registered: nothing waits for them.
           this.metrics.unknownCorrelation++
       }
     }
@@ -461,9 +476,20 @@ const makeClient = <C extends Contract.Contract>(
           ),
         )
     } else {
-      client[name] = () =>
-        Stream.fail(
-          new RpcError({ code: "not_found", message: `${path}: server streaming is not available yet`, method: path }),
+      client[name] = (payload: unknown, options?: CallOptions) =>
+        Stream.unwrap(
+          Effect.map(runtime.route(address, target), (remote) =>
+            Remotes.callStream(
+              runtime.callEnv,
+              remote,
+              path,
+              method,
+              payload,
+              timeoutOf(options, method, runtime.options.defaultTimeoutMs),
+              headersOf(options),
+              options?.streamCredit ?? Remotes.DEFAULT_STREAM_CREDIT,
+            ),
+          ),
         )
     }
   }
@@ -583,7 +609,28 @@ export const make = (
           methods.set(name, {
             path: `${address}/${name}`,
             method,
-            fork: (payload, callContext) => fork(Effect.suspend(() => toEffect(handler(payload, callContext)))),
+            fork:
+              method._tag === "ServerStream"
+                ? (payload, callContext, sink) =>
+                    fork(
+                      Effect.suspend(() =>
+                        Stream.runForEach(
+                          handler(payload, callContext) as Stream.Stream<unknown, unknown>,
+                          (element) => {
+                            const encoded = method.element.encode(element)
+                            return encoded._tag === "Success"
+                              ? sink!.emit(encoded.success)
+                              : Effect.fail(
+                                  new RpcError({
+                                    code: "internal",
+                                    message: `${address}/${name}: stream element does not match the contract: ${encoded.failure.message}`,
+                                  }),
+                                )
+                          },
+                        ),
+                      ),
+                    )
+                : (payload, callContext) => fork(Effect.suspend(() => toEffect(handler(payload, callContext)))),
           })
         }
         const unregister = runtime.dispatcher.register(address, methods)

@@ -6,7 +6,7 @@
  */
 
 import type { Peer, TransportShape } from "@zactor/transport"
-import { Cause, type Exit, type Fiber } from "effect"
+import { Cause, Effect, type Exit, type Fiber } from "effect"
 import type { CallContext } from "../CallContext.ts"
 import type * as Contract from "../Contract.ts"
 import * as Envelope from "../Envelope.ts"
@@ -17,15 +17,39 @@ import type { NodeMetrics } from "./nodeMetrics.ts"
 export interface ServedMethod {
   readonly path: string
   readonly method: Contract.Method
-  /** Starts a unary handler (or a tell) in its own fiber, with the services it was served with. */
-  readonly fork: (payload: unknown, context: CallContext) => Fiber.Fiber<unknown, unknown>
+  /**
+   * Starts the handler in its own fiber, with the services it was served with. Streaming handlers send their
+   * elements to `sink` (given for ServerStream methods only) and succeed when the stream is done.
+   */
+  readonly fork: (payload: unknown, context: CallContext, sink: StreamSink | undefined) => Fiber.Fiber<unknown, unknown>
 }
+
+/**
+ * Where a streaming handler's elements go: `emit` waits for the caller's credit, then sends one ITEM.
+ */
+export interface StreamSink {
+  readonly emit: (wire: unknown) => Effect.Effect<void>
+}
+
+/** Default credit when a streaming REQUEST carries none. */
+const DEFAULT_CREDIT = 16
+
+/**
+ * Resolves the addresses of a family served with one registration (a node's actors): the methods serving
+ * `address` now, or `undefined` when it is not served. Lets a node host millions of addresses without a
+ * registration each.
+ */
+export type Resolver = (address: string) => ReadonlyMap<string, ServedMethod> | undefined
 
 /** A request being served. */
 interface Inflight {
-  readonly fiber: Fiber.Fiber<unknown, unknown>
-  readonly timer: ReturnType<typeof setTimeout>
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
+  timer: ReturnType<typeof setTimeout> | undefined
   cancelled: boolean
+  /** Stream elements the caller still accepts. */
+  credit: number
+  /** Wakes a streaming handler waiting for credit. */
+  wake: (() => void) | undefined
 }
 
 const EMPTY_HEADERS: Envelope.Headers = Object.freeze({})
@@ -33,6 +57,7 @@ const EMPTY_HEADERS: Envelope.Headers = Object.freeze({})
 /** Routes inbound calls to handlers and sends their outcomes back. */
 export class Dispatcher {
   private readonly addresses = new Map<string, Map<string, ServedMethod>>()
+  private readonly resolvers = new Map<string, Resolver>()
   private readonly inflight = new Map<string, Inflight>()
   private readonly transport: TransportShape
   private readonly metrics: NodeMetrics
@@ -53,6 +78,18 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Serves every address starting with `prefix` that is not registered with `register` through `resolver`;
+   * returns the unregister function. Family members are not listed by `served`.
+   */
+  registerResolver(prefix: string, resolver: Resolver): () => void {
+    if (this.resolvers.has(prefix)) throw new Error(`addresses "${prefix}*" are already served on this node`)
+    this.resolvers.set(prefix, resolver)
+    return () => {
+      if (this.resolvers.get(prefix) === resolver) this.resolvers.delete(prefix)
+    }
+  }
+
   /** The addresses served, for HELLO. */
   served(): Array<string> {
     return [...this.addresses.keys()]
@@ -67,10 +104,18 @@ export class Dispatcher {
     const slash = target.lastIndexOf("/")
     if (slash <= 0) return `target "${target}" is not of the form address/method`
     const address = target.slice(0, slash)
-    const methods = this.addresses.get(address)
+    const methods = this.addresses.get(address) ?? this.resolveFamily(address)
     if (methods === undefined) return `no service or actor "${address}" on this node`
     const served = methods.get(target.slice(slash + 1))
     return served ?? `"${address}" has no method "${target.slice(slash + 1)}"`
+  }
+
+  private resolveFamily(address: string): ReadonlyMap<string, ServedMethod> | undefined {
+    // A handful of prefixes at most (actors use one), so a scan is cheaper than anything smarter.
+    for (const [prefix, resolver] of this.resolvers) {
+      if (address.startsWith(prefix)) return resolver(address)
+    }
+    return undefined
   }
 
   onRequest(peer: Peer.Peer, callerNodeId: string | undefined, envelope: Envelope.Request): void {
@@ -98,11 +143,21 @@ export class Dispatcher {
       headers: headers ?? EMPTY_HEADERS,
     }
     this.metrics.requestsServed++
-    const fiber = served.fork(decoded.success, context)
-    const timer = setTimeout(() => {
+    const initialCredit = headers?.cr
+    const entry: Inflight = {
+      fiber: undefined,
+      timer: undefined,
+      cancelled: false,
+      credit: typeof initialCredit === "number" && initialCredit > 0 ? initialCredit : DEFAULT_CREDIT,
+      wake: undefined,
+    }
+    this.inflight.set(key, entry)
+    const sink = served.method._tag === "ServerStream" ? this.sinkFor(peer, id, entry) : undefined
+    const fiber = served.fork(decoded.success, context, sink)
+    entry.fiber = fiber
+    entry.timer = setTimeout(() => {
       // The caller has given up by now; stop the work and answer for callers that still listen.
-      const entry = this.inflight.get(key)
-      if (entry === undefined) return
+      if (this.inflight.get(key) !== entry) return
       this.metrics.requestsExpired++
       entry.cancelled = true
       fiber.interruptUnsafe()
@@ -114,12 +169,10 @@ export class Dispatcher {
         null,
       )
     }, timeoutMs)
-    const entry: Inflight = { fiber, timer, cancelled: false }
-    this.inflight.set(key, entry)
     fiber.addObserver((exit) => {
-      clearTimeout(timer)
+      clearTimeout(entry.timer)
       this.inflight.delete(key)
-      if (!entry.cancelled) this.answer(peer, id, served, exit)
+      if (!entry.cancelled) this.answer(peer, id, target, served, exit)
     })
   }
 
@@ -142,7 +195,35 @@ export class Dispatcher {
       deadline: Number.POSITIVE_INFINITY,
       headers: headers ?? EMPTY_HEADERS,
     }
-    served.fork(decoded.success, context)
+    served.fork(decoded.success, context, undefined)
+  }
+
+  /** The sink of one streaming call: sends ITEMs while the caller has credit, waits for CREDIT otherwise. */
+  private sinkFor(peer: Peer.Peer, id: number, entry: Inflight): StreamSink {
+    const waitForCredit = Effect.callback<void>((resume) => {
+      entry.wake = () => {
+        entry.wake = undefined
+        resume(Effect.void)
+      }
+      return Effect.sync(() => {
+        entry.wake = undefined
+      })
+    })
+    const send = (wire: unknown) =>
+      Effect.sync(() => {
+        entry.credit--
+        this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Item, id, wire])
+      })
+    return {
+      emit: (wire) => (entry.credit > 0 ? send(wire) : Effect.flatMap(waitForCredit, () => send(wire))),
+    }
+  }
+
+  onCredit(peer: Peer.Peer, id: number, n: number): void {
+    const entry = this.inflight.get(`${peer.id}#${id}`)
+    if (entry === undefined) return
+    entry.credit += n
+    if (entry.credit > 0) entry.wake?.()
   }
 
   onCancel(peer: Peer.Peer, id: number): void {
@@ -150,7 +231,7 @@ export class Dispatcher {
     if (entry === undefined) return
     this.metrics.requestsCancelled++
     entry.cancelled = true
-    entry.fiber.interruptUnsafe()
+    entry.fiber?.interruptUnsafe()
   }
 
   /** Interrupts every handler, for shutdown. */
@@ -158,12 +239,22 @@ export class Dispatcher {
     for (const entry of this.inflight.values()) {
       entry.cancelled = true
       clearTimeout(entry.timer)
-      entry.fiber.interruptUnsafe()
+      entry.fiber?.interruptUnsafe()
     }
     this.inflight.clear()
   }
 
-  private answer(peer: Peer.Peer, id: number, served: ServedMethod, exit: Exit.Exit<unknown, unknown>): void {
+  private answer(
+    peer: Peer.Peer,
+    id: number,
+    path: string,
+    served: ServedMethod,
+    exit: Exit.Exit<unknown, unknown>,
+  ): void {
+    if (exit._tag === "Success" && served.method._tag === "ServerStream") {
+      this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.End, id])
+      return
+    }
     if (exit._tag === "Success") {
       const encoded = served.method._tag === "Unary" ? served.method.success.encode(exit.value) : undefined
       if (encoded === undefined || encoded._tag === "Failure") {
@@ -171,7 +262,7 @@ export class Dispatcher {
           peer,
           id,
           "internal",
-          `${served.path}: the handler's result does not match the contract${encoded === undefined ? "" : `: ${encoded.failure.message}`}`,
+          `${path}: the handler's result does not match the contract${encoded === undefined ? "" : `: ${encoded.failure.message}`}`,
           null,
         )
       }
@@ -186,13 +277,13 @@ export class Dispatcher {
         return this.sendFailure(peer, id, "application", messageOf(error), encoded.success)
       }
       if (RpcError.is(error)) return this.sendFailure(peer, id, error.code, error.message, null)
-      return this.sendFailure(peer, id, "internal", `${served.path}: undeclared error: ${messageOf(error)}`, null)
+      return this.sendFailure(peer, id, "internal", `${path}: undeclared error: ${messageOf(error)}`, null)
     }
     if (Cause.hasInterruptsOnly(exit.cause)) {
-      return this.sendFailure(peer, id, "cancelled", `${served.path}: the handler was interrupted`, null)
+      return this.sendFailure(peer, id, "cancelled", `${path}: the handler was interrupted`, null)
     }
     const defect = exit.cause.reasons.find(Cause.isDieReason)
-    this.sendFailure(peer, id, "internal", `${served.path}: the handler failed: ${messageOf(defect?.defect)}`, null)
+    this.sendFailure(peer, id, "internal", `${path}: the handler failed: ${messageOf(defect?.defect)}`, null)
   }
 
   private refuse(peer: Peer.Peer, id: number, code: RpcError["code"], message: string): void {

@@ -8,7 +8,7 @@
  */
 
 import type { Peer, TransportError, TransportShape } from "@zactor/transport"
-import { Effect } from "effect"
+import { Cause, Effect, Queue, Stream } from "effect"
 import type * as Contract from "../Contract.ts"
 import * as Envelope from "../Envelope.ts"
 import { RemoteDefect, RpcError } from "../RpcError.ts"
@@ -211,6 +211,144 @@ export const call = (
     })
   })
 
+/** Default number of stream elements a caller lets the callee send ahead of consumption. */
+export const DEFAULT_STREAM_CREDIT = 64
+
+/**
+ * Sends one server-streaming call on `remote`. The callee may send `credit` elements ahead; the caller grants
+ * more (CREDIT) as its consumer takes them, so a slow consumer bounds the memory on both sides. Ending the
+ * consumption early (or interrupting it) sends CANCEL.
+ */
+export const callStream = (
+  env: CallEnvironment,
+  remote: Remote,
+  path: string,
+  method: Contract.ServerStream<unknown, unknown, unknown>,
+  payload: unknown,
+  timeoutMs: number,
+  headers: Envelope.Headers | null,
+  credit: number,
+): Stream.Stream<unknown, unknown> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      if (remote.incompatible !== undefined) return yield* Effect.fail(remote.incompatible)
+      const encoded = method.payload.encode(payload)
+      if (encoded._tag === "Failure") {
+        return yield* Effect.fail(
+          new RpcError({
+            code: "invalid_argument",
+            message: `${path}: payload ${encoded.failure.message}`,
+            method: path,
+            path: encoded.failure.path,
+          }),
+        )
+      }
+      // The callee never sends more than the credit granted, so this bound is never hit by a correct peer.
+      const queue = yield* Queue.bounded<unknown, unknown>(credit + 1)
+      const id = remote.allocateId()
+      const bytes = Envelope.encode([
+        Envelope.PROTOCOL_VERSION,
+        Envelope.Kind.Request,
+        id,
+        path,
+        encoded.success,
+        timeoutMs,
+        { ...headers, cr: credit },
+      ])
+      const refused = env.transport.offer(remote.peer.id, bytes)
+      if (refused !== undefined) return yield* Effect.fail(fromTransportError(refused, path))
+      env.metrics.callsStarted++
+      const fail = (error: unknown) => Queue.failCauseUnsafe(queue, Cause.fail(error))
+      const timer = setTimeout(() => {
+        if (remote.take(id) === undefined) return
+        env.metrics.callsTimedOut++
+        sendCancel(env.transport, remote.peer.id, id)
+        fail(
+          new RpcError({
+            code: "deadline_exceeded",
+            message: `${path}: stream not done within ${timeoutMs} ms`,
+            method: path,
+          }),
+        )
+      }, timeoutMs)
+      remote.add(id, {
+        path,
+        method,
+        timer,
+        resume: (effect) => {
+          // FAILURE, a lost connection, or an incompatible peer: the stream fails with that error.
+          Effect.runFork(Effect.catch(effect, (error) => Effect.sync(() => fail(error))))
+        },
+        onItem: (body) => {
+          const element = method.element.decode(body)
+          if (element._tag === "Failure") {
+            if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
+            fail(
+              new RpcError({
+                code: "internal",
+                message: `${path}: element does not match the contract: ${element.failure.message}`,
+                method: path,
+              }),
+            )
+          } else if (!Queue.offerUnsafe(queue, element.success)) {
+            // More than the granted credit: a misbehaving callee. Stop it rather than buffer without bound.
+            if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
+            fail(
+              new RpcError({
+                code: "internal",
+                message: `${path}: the callee exceeded its stream credit`,
+                method: path,
+              }),
+            )
+          }
+        },
+        onEnd: () => {
+          env.metrics.callsSucceeded++
+          Queue.endUnsafe(queue)
+        },
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          // Consumer stopped before the end (or was interrupted): tell the callee to stop producing.
+          if (remote.take(id) !== undefined) {
+            env.metrics.callsCancelled++
+            sendCancel(env.transport, remote.peer.id, id)
+          }
+        }),
+      )
+      const threshold = Math.max(1, Math.floor(credit / 2))
+      let consumed = 0
+      return Stream.fromQueue(queue).pipe(
+        Stream.tap(() =>
+          Effect.sync(() => {
+            consumed++
+            if (consumed >= threshold) {
+              env.transport.offer(
+                remote.peer.id,
+                Envelope.encode([Envelope.PROTOCOL_VERSION, Envelope.Kind.Credit, id, consumed]),
+              )
+              consumed = 0
+            }
+          }),
+        ),
+      )
+    }),
+  )
+
+/** Delivers one stream element (ITEM) to its pending call. */
+export const onItem = (remote: Remote, id: number, body: unknown, metrics: NodeMetrics): void => {
+  const call = remote.peek(id)
+  if (call?.onItem === undefined) metrics.unknownCorrelation++
+  else call.onItem(body)
+}
+
+/** Completes a stream (END). */
+export const onEnd = (remote: Remote, id: number, metrics: NodeMetrics): void => {
+  const call = remote.take(id)
+  if (call?.onEnd === undefined) metrics.unknownCorrelation++
+  else call.onEnd()
+}
+
 /** Best effort: a lost CANCEL only means the callee finishes work nobody waits for. */
 export const sendCancel = (transport: TransportShape, peer: Peer.PeerId, id: number): void => {
   transport.offer(peer, Envelope.encode([Envelope.PROTOCOL_VERSION, Envelope.Kind.Cancel, id]))
@@ -221,6 +359,11 @@ export const onReply = (remote: Remote, id: number, body: unknown, metrics: Node
   const call = remote.take(id)
   if (call === undefined) {
     metrics.unknownCorrelation++
+    return
+  }
+  if (call.onEnd !== undefined) {
+    // A REPLY to a streaming call means an empty stream from a callee that answers it as unary: end it.
+    call.onEnd()
     return
   }
   const decoded = call.method._tag === "Unary" ? call.method.success.decode(body) : undefined
