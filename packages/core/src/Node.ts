@@ -23,6 +23,7 @@ import { Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
 import type { CallContext, CallOptions, Target } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
 import * as Envelope from "./Envelope.ts"
+import * as Interceptor from "./Interceptor.ts"
 import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
 import * as NodeMetrics from "./internal/nodeMetrics.ts"
 import * as Remotes from "./internal/remotes.ts"
@@ -463,7 +464,7 @@ const makeClient = <C extends Contract.Contract>(
   for (const [name, method] of Object.entries(contract.methods)) {
     const path = `${address}/${name}`
     if (method._tag === "Unary") {
-      client[name] = (payload: unknown, options?: CallOptions) =>
+      const send = (payload: unknown, options: CallOptions | undefined, headers: Envelope.Headers | null) =>
         Effect.flatMap(runtime.route(address, target), (remote) =>
           Remotes.call(
             runtime.callEnv,
@@ -472,24 +473,43 @@ const makeClient = <C extends Contract.Contract>(
             method,
             payload,
             timeoutOf(options, method, runtime.options.defaultTimeoutMs),
-            headersOf(options),
+            headers,
           ),
         )
+      const interceptors = runtime.options.clientInterceptors
+      client[name] =
+        interceptors.length === 0
+          ? (payload: unknown, options?: CallOptions) => send(payload, options, headersOf(options))
+          : (payload: unknown, options?: CallOptions) =>
+              Interceptor.applyClient(
+                interceptors,
+                { method: path, target, payload, headers: headersOf(options) ?? {} },
+                (call) => send(call.payload, options, call.headers),
+              )
     } else {
       client[name] = (payload: unknown, options?: CallOptions) =>
         Stream.unwrap(
-          Effect.map(runtime.route(address, target), (remote) =>
-            Remotes.callStream(
+          Effect.gen(function* () {
+            // Streams run the client interceptors for the call itself (headers, refusal); the elements flow
+            // outside them.
+            let call: Interceptor.ClientCall = { method: path, target, payload, headers: headersOf(options) ?? {} }
+            yield* Interceptor.applyClient(runtime.options.clientInterceptors, call, (final) =>
+              Effect.sync(() => {
+                call = final
+              }),
+            )
+            const remote = yield* runtime.route(address, target)
+            return Remotes.callStream(
               runtime.callEnv,
               remote,
               path,
               method,
-              payload,
+              call.payload,
               timeoutOf(options, method, runtime.options.defaultTimeoutMs),
-              headersOf(options),
+              call.headers,
               options?.streamCredit ?? Remotes.DEFAULT_STREAM_CREDIT,
-            ),
-          ),
+            )
+          }),
         )
     }
   }
@@ -549,6 +569,23 @@ const headersOf = (options: CallOptions | undefined): Envelope.Headers | null =>
   return { ...options.headers, ...(options.idempotencyKey === undefined ? {} : { ik: options.idempotencyKey }) }
 }
 
+/** Wraps handler effects in the node's server interceptors (identity when there are none). */
+const intercept =
+  (interceptors: ReadonlyArray<Interceptor.ServerInterceptor>) =>
+  <R>(
+    payload: unknown,
+    context: CallContext,
+    effect: Effect.Effect<unknown, unknown, R>,
+  ): Effect.Effect<unknown, unknown, R> =>
+    interceptors.length === 0
+      ? effect
+      : // Interceptors only wrap `next`; the services it needs are still provided by the fork that runs it.
+        (Interceptor.applyServer(
+          interceptors,
+          { method: context.method, payload, context },
+          effect as Effect.Effect<unknown, unknown>,
+        ) as Effect.Effect<unknown, unknown, R>)
+
 const receiveLoop = async (transport: TransportShape, runtime: NodeRuntime): Promise<void> => {
   for (;;) {
     let received = transport.pollReceived()
@@ -602,6 +639,7 @@ export const make = (
         const address = options?.address ?? contract.name
         const context = yield* Effect.context<R>()
         const fork = Effect.runForkWith(context)
+        const guard = intercept(resolved.serverInterceptors)
         const methods = new Map<string, ServedMethod>()
         for (const [name, method] of Object.entries(contract.methods)) {
           const handler = (handlers as Record<string, (payload: unknown, context: CallContext) => unknown>)[name]
@@ -614,23 +652,34 @@ export const make = (
                 ? (payload, callContext, sink) =>
                     fork(
                       Effect.suspend(() =>
-                        Stream.runForEach(
-                          handler(payload, callContext) as Stream.Stream<unknown, unknown>,
-                          (element) => {
-                            const encoded = method.element.encode(element)
-                            return encoded._tag === "Success"
-                              ? sink!.emit(encoded.success)
-                              : Effect.fail(
-                                  new RpcError({
-                                    code: "internal",
-                                    message: `${address}/${name}: stream element does not match the contract: ${encoded.failure.message}`,
-                                  }),
-                                )
-                          },
+                        guard(
+                          payload,
+                          callContext,
+                          Stream.runForEach(
+                            handler(payload, callContext) as Stream.Stream<unknown, unknown>,
+                            (element) => {
+                              const encoded = method.element.encode(element)
+                              return encoded._tag === "Success"
+                                ? sink!.emit(encoded.success)
+                                : Effect.fail(
+                                    new RpcError({
+                                      code: "internal",
+                                      message: `${address}/${name}: stream element does not match the contract: ${encoded.failure.message}`,
+                                    }),
+                                  )
+                            },
+                          ),
                         ),
                       ),
                     )
-                : (payload, callContext) => fork(Effect.suspend(() => toEffect(handler(payload, callContext)))),
+                : (payload, callContext) =>
+                    fork(
+                      guard(
+                        payload,
+                        callContext,
+                        Effect.suspend(() => toEffect(handler(payload, callContext))),
+                      ),
+                    ),
           })
         }
         const unregister = runtime.dispatcher.register(address, methods)
@@ -646,6 +695,7 @@ export const make = (
     const serveFamily = <R>(prefix: string, resolve: (address: string) => FamilyMember<R> | undefined) =>
       Effect.gen(function* () {
         const fork = Effect.runForkWith(yield* Effect.context<R>())
+        const guard = intercept(resolved.serverInterceptors)
         // Dispatch tables per member object, built on its first call: one per behaviour, not one per address.
         const tables = new WeakMap<FamilyMember<R>, Map<string, ServedMethod>>()
         const unregister = runtime.dispatcher.registerResolver(prefix, (address) => {
@@ -660,7 +710,14 @@ export const make = (
               methods.set(name, {
                 path: `${prefix}*/${name}`,
                 method,
-                fork: (payload, callContext) => fork(Effect.suspend(() => handler(payload, callContext))),
+                fork: (payload, callContext) =>
+                  fork(
+                    guard(
+                      payload,
+                      callContext,
+                      Effect.suspend(() => handler(payload, callContext)),
+                    ),
+                  ),
               })
             }
             tables.set(member, methods)

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Duration, Effect } from "effect"
+import type { ClientInterceptor, ServerInterceptor } from "./Interceptor.ts"
 import { RpcError } from "./RpcError.ts"
 
 /**
@@ -27,6 +28,10 @@ export interface NodeOptions {
   readonly maxConcurrentCalls?: number | undefined
   /** Application metadata announced to peers. */
   readonly meta?: { readonly [key: string]: string } | undefined
+  /** Interceptors around every call this node sends. Default none. */
+  readonly clientInterceptors?: ReadonlyArray<ClientInterceptor> | undefined
+  /** Interceptors around every handler this node runs. Default none. */
+  readonly serverInterceptors?: ReadonlyArray<ServerInterceptor> | undefined
 }
 
 /**
@@ -42,6 +47,8 @@ export interface ResolvedNodeOptions {
   readonly helloTimeoutMs: number
   readonly maxConcurrentCalls: number
   readonly meta: { readonly [key: string]: string }
+  readonly clientInterceptors: ReadonlyArray<ClientInterceptor>
+  readonly serverInterceptors: ReadonlyArray<ServerInterceptor>
 }
 
 /**
@@ -92,5 +99,7 @@ export const resolve = (options: NodeOptions = {}): Effect.Effect<ResolvedNodeOp
       helloTimeoutMs: helloTimeoutMs as number,
       maxConcurrentCalls,
       meta: options.meta ?? {},
+      clientInterceptors: options.clientInterceptors ?? [],
+      serverInterceptors: options.serverInterceptors ?? [],
     })
   })
