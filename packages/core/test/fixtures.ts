@@ -29,6 +29,16 @@ export const Calculator = Contract.make("Calculator", {
   }),
 })
 
+/** Echo: lets a test process serve something a fixture node calls back (calls in both directions). */
+export const Echo = Contract.make("Echo", {
+  echo: Contract.unary({ payload: Schema.Struct({ text: Schema.String }), success: Schema.String }),
+})
+
+/** Relay: a node that forwards Calculator/add to the node named in header `via` (three-node calls). */
+export const Relay = Contract.make("Relay", {
+  add: Contract.unary({ payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }), success: Schema.Number }),
+})
+
 /** A node on a real ZeroMQ transport (tcp on loopback), scoped. */
 export const zmqNode = (options: NodeOptions = {}) =>
   Effect.flatMap(ZmqTransport.make({}), (transport) =>
