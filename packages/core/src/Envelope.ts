@@ -137,8 +137,9 @@ export interface Malformed {
   readonly id: number | undefined
 }
 
-// Plain msgpack for other languages: no records extension, and `undefined` travels as nil.
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false })
+// Plain msgpack for other languages: no records extension, `undefined` travels as nil, and 64-bit integers
+// (which other encoders use for values past 2^32) decode as numbers rather than BigInt.
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false, int64AsType: "number" })
 
 /**
  * Encodes an envelope.

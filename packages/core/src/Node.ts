@@ -28,7 +28,7 @@ import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
 import * as NodeMetrics from "./internal/nodeMetrics.ts"
 import * as Remotes from "./internal/remotes.ts"
 import * as NodeOptions from "./NodeOptions.ts"
-import { type RemoteDefect, RpcError } from "./RpcError.ts"
+import { isCode, type RemoteDefect, RpcError } from "./RpcError.ts"
 
 /**
  * What a node knows about a connected node.
@@ -375,11 +375,16 @@ class NodeRuntime {
       return
     }
     if (id === 0) {
-      // Id 0 names the connection: the peer refused us as a whole (e.g. our protocol version).
-      this.metrics.incompatiblePeers++
+      // Id 0 names the connection. Before WELCOME, or for a version mismatch, the peer refused us as a whole;
+      // otherwise it reports something we sent that it could not attribute to a call (counted, not fatal).
+      if (remote.info !== undefined && code !== "incompatible_version") {
+        this.metrics.unknownCorrelation++
+        return
+      }
+      if (code === "incompatible_version") this.metrics.incompatiblePeers++
       remote.refused(
         new RpcError({
-          code: code === "incompatible_version" ? "incompatible_version" : "unavailable",
+          code: isCode(code) ? code : "unavailable",
           message: `${remote.endpoint}: ${message}`,
         }),
       )
@@ -411,20 +416,34 @@ class NodeRuntime {
       ])
       return
     }
-    // A request whose id we could read gets a typed answer instead of a timeout.
-    if (malformed.kind === Envelope.Kind.Request && malformed.id !== undefined) {
+    // A request whose id we could read gets a typed answer instead of a timeout; so does a HELLO we cannot
+    // read (id 0: the connection) and an unknown kind, which a newer peer may send.
+    const answerable =
+      (malformed.kind === Envelope.Kind.Request && malformed.id !== undefined) ||
+      malformed.kind === Envelope.Kind.Hello ||
+      malformed.reason === "UnknownKind"
+    if (answerable) {
+      const id = malformed.kind === Envelope.Kind.Request ? (malformed.id ?? 0) : 0
       this.send(peer.id, [
         Envelope.PROTOCOL_VERSION,
         Envelope.Kind.Failure,
-        malformed.id,
+        id,
         "invalid_argument",
-        `malformed request: ${malformed.detail}`,
+        `malformed envelope: ${malformed.detail}`,
         null,
       ])
     }
   }
 
   onEvent(event: TransportEvent.TransportEvent): void {
+    if (event._tag === "Connected") {
+      const remote = this.remotes.get(event.peer)
+      // After a reconnect the peer may be a restarted process that never saw our HELLO: introduce us again.
+      if (remote !== undefined && remote.connectedBefore) {
+        this.send(remote.peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, this.info()])
+      }
+      if (remote !== undefined) remote.connectedBefore = true
+    }
     if (event._tag === "Disconnected" && event.peer !== undefined) {
       const remote = this.remotes.get(event.peer)
       // Whatever was in flight on a dead connection is lost (ZeroMQ discards it): fail it now, not at the deadline.

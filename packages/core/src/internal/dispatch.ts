@@ -12,6 +12,7 @@ import type * as Contract from "../Contract.ts"
 import * as Envelope from "../Envelope.ts"
 import { RpcError } from "../RpcError.ts"
 import type { NodeMetrics } from "./nodeMetrics.ts"
+import { timerDelay } from "./remotes.ts"
 
 /** A served method with its handler, services already provided. */
 export interface ServedMethod {
@@ -168,7 +169,7 @@ export class Dispatcher {
         `${target}: deadline of ${timeoutMs} ms passed on the server`,
         null,
       )
-    }, timeoutMs)
+    }, timerDelay(timeoutMs))
     fiber.addObserver((exit) => {
       clearTimeout(entry.timer)
       this.inflight.delete(key)
@@ -302,7 +303,8 @@ export class Dispatcher {
 }
 
 const messageOf = (error: unknown): string => {
-  if (error instanceof Error) return error.message
+  // Tagged errors without a message field have an empty message: their tag says more.
+  if (error instanceof Error && error.message !== "") return error.message
   if (typeof error === "object" && error !== null && typeof (error as { _tag?: unknown })._tag === "string") {
     return (error as { _tag: string })._tag
   }

@@ -11,7 +11,7 @@ import type { Peer, TransportError, TransportShape } from "@zactor/transport"
 import { Cause, Effect, Queue, Stream } from "effect"
 import type * as Contract from "../Contract.ts"
 import * as Envelope from "../Envelope.ts"
-import { RemoteDefect, RpcError } from "../RpcError.ts"
+import { isCode, RemoteDefect, RpcError } from "../RpcError.ts"
 import type { NodeMetrics } from "./nodeMetrics.ts"
 
 /** A call waiting for its outcome. */
@@ -30,6 +30,8 @@ export class Remote {
   readonly peer: Peer.Peer
   readonly endpoint: string
   info: Envelope.NodeInfo | undefined = undefined
+  /** Whether the transport connected this remote at least once (to tell reconnects apart). */
+  connectedBefore = false
   /** Set when the peer refused our protocol version; every call then fails with it. */
   incompatible: RpcError | undefined = undefined
   private readonly pending = new Map<number, PendingCall>()
@@ -102,6 +104,9 @@ export class Remote {
   }
 }
 
+/** Node timers overflow past 2^31-1 ms (and then fire at once): longer deadlines wait the maximum. */
+export const timerDelay = (ms: number): number => Math.min(ms, 0x7fff_ffff)
+
 /** Maps a transport refusal of a write to the framework's codes. */
 export const fromTransportError = (error: TransportError, path: string): RpcError =>
   new RpcError({
@@ -140,11 +145,8 @@ export const failureToError = (
         : undefined
     return new RemoteDefect({ method: path, remoteTag, message })
   }
-  return new RpcError({
-    code: (code as RpcError["code"]) ?? "internal",
-    message,
-    method: path,
-  })
+  // A code this version does not know (from a newer peer) is reported as internal, message kept.
+  return new RpcError({ code: isCode(code) ? code : "internal", message, method: path })
 }
 
 /**
@@ -200,7 +202,7 @@ export const call = (
           }),
         ),
       )
-    }, timeoutMs)
+    }, timerDelay(timeoutMs))
     remote.add(id, { path, method, resume, timer, onItem: undefined, onEnd: undefined })
     return Effect.sync(() => {
       // Interrupted by the caller: tell the callee to stop.
@@ -270,7 +272,7 @@ export const callStream = (
             method: path,
           }),
         )
-      }, timeoutMs)
+      }, timerDelay(timeoutMs))
       remote.add(id, {
         path,
         method,
