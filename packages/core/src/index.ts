@@ -4,6 +4,10 @@
  * @since 0.1.0
  */
 
+/** Actors: behaviours, spawning, stopping. @since 0.1.0 */
+export * as Actor from "./Actor.ts"
+/** Serializable references to actors. @since 0.1.0 */
+export * as ActorRef from "./ActorRef.ts"
 /** Per-call context and options. @since 0.1.0 */
 export * from "./CallContext.ts"
 /** Service contracts from Effect Schema. @since 0.1.0 */
