@@ -210,13 +210,22 @@ class NodeRuntime {
 
   /** Tells every peer what this node serves now (after serve or stop of a contract). */
   announce(): void {
-    const info = this.info()
-    for (const remote of this.remotes.values())
-      this.send(remote.peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, info])
-    for (const [peer, inbound] of this.inbound) {
-      if (inbound.info !== undefined) this.send(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Welcome, info])
-    }
+    // Coalesced: serving many contracts in one turn sends one HELLO/WELCOME per peer, not one per contract.
+    if (this.announcePending) return
+    this.announcePending = true
+    setImmediate(() => {
+      this.announcePending = false
+      if (this.remotes.size === 0 && this.inbound.size === 0) return
+      const info = this.info()
+      for (const remote of this.remotes.values()) {
+        this.send(remote.peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, info])
+      }
+      for (const [peer, inbound] of this.inbound) {
+        if (inbound.info !== undefined) this.send(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Welcome, info])
+      }
+    })
   }
+  private announcePending = false
 
   private send(peer: Peer.PeerId, envelope: Envelope.Envelope): void {
     this.transport.offer(peer, Envelope.encode(envelope))
