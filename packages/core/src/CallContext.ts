@@ -60,10 +60,14 @@ export interface CallOptions {
 
 /**
  * Where a client sends its calls.
- * - `{ endpoint }`: a node at a known endpoint (connected on first use).
+ * - `{ endpoint }`: a node at a known endpoint (connected on first use; with CURVE, `serverPublicKey` is the
+ *   node's Z85 public key, verified during the handshake).
  * - `{ node }`: a connected node by its id.
  * - `undefined`: any connected node that serves the contract, least outstanding calls first.
  *
  * @since 0.1.0
  */
-export type Target = { readonly endpoint: string } | { readonly node: string } | undefined
+export type Target =
+  | { readonly endpoint: string; readonly serverPublicKey?: string | undefined }
+  | { readonly node: string }
+  | undefined

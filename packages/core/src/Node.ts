@@ -158,7 +158,10 @@ export interface NodeShape {
    */
   readonly teller: <C extends Contract.Contract>(contract: C, target?: Target, options?: AddressOptions) => Teller<C>
   /** Connects to a node and waits for its WELCOME. Fails `unavailable` or `incompatible_version`. */
-  readonly connect: (endpoint: string) => Effect.Effect<RemoteNode, RpcError>
+  readonly connect: (
+    endpoint: string,
+    options?: { readonly serverPublicKey?: string | undefined },
+  ) => Effect.Effect<RemoteNode, RpcError>
   /** The nodes this node has connected to. */
   readonly remotes: () => ReadonlyArray<RemoteNode>
   /** A snapshot of this node's counters. */
@@ -233,10 +236,10 @@ class NodeRuntime {
 
   // ---- connections -----------------------------------------------------------------------------------------
 
-  remoteFor(endpoint: string): Effect.Effect<Remotes.Remote, RpcError> {
+  remoteFor(endpoint: string, serverPublicKey?: string): Effect.Effect<Remotes.Remote, RpcError> {
     const existing = this.remotesByEndpoint.get(endpoint)
     if (existing !== undefined) return Effect.succeed(existing)
-    return this.transport.connect(endpoint).pipe(
+    return this.transport.connect(endpoint, { serverPublicKey }).pipe(
       Effect.map((peer) => {
         const again = this.remotesByEndpoint.get(endpoint)
         if (again !== undefined) return again
@@ -258,8 +261,8 @@ class NodeRuntime {
     )
   }
 
-  connect(endpoint: string): Effect.Effect<RemoteNode, RpcError> {
-    return Effect.flatMap(this.remoteFor(endpoint), (remote) =>
+  connect(endpoint: string, serverPublicKey?: string): Effect.Effect<RemoteNode, RpcError> {
+    return Effect.flatMap(this.remoteFor(endpoint, serverPublicKey), (remote) =>
       Effect.promise(() => remote.awaitWelcome()).pipe(
         Effect.timeoutOrElse({
           duration: this.options.helloTimeoutMs,
@@ -288,10 +291,10 @@ class NodeRuntime {
 
   /** Picks the remote for a call. */
   route(address: string, target: Target): Effect.Effect<Remotes.Remote, RpcError> {
-    if (target !== undefined && "endpoint" in target) return this.remoteFor(target.endpoint)
+    if (target !== undefined && "endpoint" in target) return this.remoteFor(target.endpoint, target.serverPublicKey)
     let best: Remotes.Remote | undefined
     for (const remote of this.remotes.values()) {
-      if (remote.info === undefined || remote.incompatible !== undefined) continue
+      if (remote.info === undefined || remote.incompatible !== undefined || remote.down) continue
       if (target !== undefined ? remote.info.id !== target.node : !serves(remote.info, address)) continue
       if (best === undefined || remote.outstanding < best.outstanding) best = remote
     }
@@ -393,7 +396,7 @@ class NodeRuntime {
       if (code === "incompatible_version") this.metrics.incompatiblePeers++
       remote.refused(
         new RpcError({
-          code: isCode(code) ? code : "unavailable",
+          code: isCode(code) ? code : "internal",
           message: `${remote.endpoint}: ${message}`,
         }),
       )
@@ -451,10 +454,21 @@ class NodeRuntime {
       if (remote !== undefined && remote.connectedBefore) {
         this.send(remote.peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, this.info()])
       }
-      if (remote !== undefined) remote.connectedBefore = true
+      if (remote !== undefined) {
+        remote.connectedBefore = true
+        remote.down = false
+      }
+    }
+    if (event._tag === "SendFailed") {
+      // Requests to this peer were dropped after waiting sendTimeout: the calls they carried are lost.
+      const remote = this.remotes.get(event.peer)
+      remote?.failAll(
+        new RpcError({ code: "unavailable", message: `${remote.endpoint} did not take requests in time` }),
+      )
     }
     if (event._tag === "Disconnected" && event.peer !== undefined) {
       const remote = this.remotes.get(event.peer)
+      if (remote !== undefined) remote.down = true
       // Whatever was in flight on a dead connection is lost (ZeroMQ discards it): fail it now, not at the deadline.
       remote?.failAll(new RpcError({ code: "unavailable", message: `connection to ${remote.endpoint} lost` }))
     }
@@ -762,7 +776,7 @@ export const make = (
       serveFamily,
       client: (contract, target, options) => makeClient(runtime, contract, target, options?.address ?? contract.name),
       teller: (contract, target, options) => makeTeller(runtime, contract, target, options?.address ?? contract.name),
-      connect: (endpoint) => runtime.connect(endpoint),
+      connect: (endpoint, options) => runtime.connect(endpoint, options?.serverPublicKey),
       remotes: () => runtime.listRemotes(),
       metrics: () => ({ ...runtime.metrics }),
       transport,

@@ -43,6 +43,22 @@ export class Remote {
     this.endpoint = endpoint
   }
 
+  /**
+   * Set while the connection is down after having been up: calls fail fast with `unavailable` (the caller
+   * may retry, or route to another instance) instead of waiting in a queue for a peer that may not return.
+   * Before the first connection calls are accepted: they leave as soon as it is up.
+   */
+  down = false
+
+  /** Why a new call cannot be sent now, if it cannot. */
+  refusal(path: string): RpcError | undefined {
+    if (this.incompatible !== undefined) return this.incompatible
+    if (this.down) {
+      return new RpcError({ code: "unavailable", message: `${path}: ${this.endpoint} is not connected`, method: path })
+    }
+    return undefined
+  }
+
   /** Calls waiting for an outcome. */
   get outstanding(): number {
     return this.pending.size
@@ -162,7 +178,8 @@ export const call = (
   headers: Envelope.Headers | null,
 ): Effect.Effect<unknown, unknown> =>
   Effect.callback<unknown, unknown>((resume) => {
-    if (remote.incompatible !== undefined) return resume(Effect.fail(remote.incompatible))
+    const refusal = remote.refusal(path)
+    if (refusal !== undefined) return resume(Effect.fail(refusal))
     const encoded = method.payload.encode(payload)
     if (encoded._tag === "Failure") {
       return resume(
@@ -233,7 +250,8 @@ export const callStream = (
 ): Stream.Stream<unknown, unknown> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      if (remote.incompatible !== undefined) return yield* Effect.fail(remote.incompatible)
+      const refusal = remote.refusal(path)
+      if (refusal !== undefined) return yield* Effect.fail(refusal)
       const encoded = method.payload.encode(payload)
       if (encoded._tag === "Failure") {
         return yield* Effect.fail(
