@@ -785,6 +785,18 @@ export const make = (
   })
 
 /**
+ * A node with its own ZeroMQ transport: the shortest way to start one. Everything closes with the scope.
+ *
+ * @since 0.1.0
+ */
+export const makeZmq = (
+  options: NodeOptions.NodeOptions & { readonly transport?: TransportOptions.TransportOptions | undefined } = {},
+): Effect.Effect<NodeShape, RpcError | TransportError, Scope.Scope> =>
+  Effect.flatMap(ZmqTransport.make(options.transport), (transport) =>
+    make(options).pipe(Effect.provideService(Transport, transport)),
+  )
+
+/**
  * The node as a layer over the `Transport` in context.
  *
  * @since 0.1.0
