@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
+import type { Delivery } from "./DeliveryPolicy.ts"
 import type { Headers } from "./Envelope.ts"
 
 /**
@@ -47,6 +48,8 @@ export interface CallContext {
 export interface CallOptions {
   /** Deadline of this call. Default: the method's declared timeout, else the node's `defaultTimeout`. */
   readonly timeout?: Duration.Input | undefined
+  /** Delivery of this call. Default: the method's declared delivery, else `at-most-once`. */
+  readonly delivery?: Delivery | undefined
   /** Idempotency key: makes the call safe to retry, and lets the callee deduplicate it. */
   readonly idempotencyKey?: string | undefined
   /** Application metadata sent with the call. */

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Duration, Result, Schema, SchemaIssue } from "effect"
+import type { Delivery } from "./DeliveryPolicy.ts"
 
 /**
  * Why a value did not fit a codec: a message and the path of the offending field.
@@ -41,6 +42,8 @@ export interface MethodDeclarations {
   readonly idempotent?: boolean | undefined
   /** Default deadline of a call, overridable per call. Default: the node's `defaultTimeout` (10 s). */
   readonly timeout?: Duration.Input | undefined
+  /** Default delivery of calls to this method, overridable per call. Default `at-most-once`. */
+  readonly delivery?: Delivery | undefined
 }
 
 /**
@@ -55,6 +58,8 @@ export interface Unary<P, S, E> {
   readonly error: BodyCodec<E>
   readonly idempotent: boolean
   readonly timeoutMs: number | undefined
+  /** Declared delivery; `undefined` means `at-most-once`. */
+  readonly delivery?: Delivery | undefined
 }
 
 /**
@@ -148,6 +153,7 @@ export const unary = <P, S = void, E = never>(
   error: schemaCodec((spec.error ?? Schema.Never) as WireSchema<E>),
   idempotent: spec.idempotent ?? false,
   timeoutMs: timeoutMsOf(spec.timeout),
+  delivery: spec.delivery,
 })
 
 /**

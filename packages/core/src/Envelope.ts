@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import { Packr } from "msgpackr"
 
 /** The protocol version this implementation speaks. @since 0.1.0 */
@@ -232,3 +233,10 @@ export const decode = (bytes: Uint8Array): Envelope | Malformed => {
  * @since 0.1.0
  */
 export const isMalformed = (u: Envelope | Malformed): u is Malformed => !Array.isArray(u)
+
+/**
+ * A short digest of a body value, to tell whether two calls with one idempotency key carry the same payload.
+ *
+ * @since 0.1.0
+ */
+export const fingerprint = (body: unknown): string => createHash("sha256").update(packr.pack(body)).digest("base64url")

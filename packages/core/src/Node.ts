@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 
+import { randomUUID } from "node:crypto"
 import {
   type Peer,
   type Received,
@@ -19,11 +20,14 @@ import {
   type TransportShape,
   ZmqTransport,
 } from "@zactor/transport"
-import { Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, PubSub, type Scope, Stream } from "effect"
 import type { CallContext, CallOptions, Target } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
+import type { DeadLetter } from "./DeadLetter.ts"
+import * as DedupeStore from "./DedupeStore.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Interceptor from "./Interceptor.ts"
+import { retrying } from "./internal/delivery.ts"
 import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
 import * as NodeMetrics from "./internal/nodeMetrics.ts"
 import * as Remotes from "./internal/remotes.ts"
@@ -168,6 +172,8 @@ export interface NodeShape {
   readonly metrics: () => NodeMetrics.NodeMetrics
   /** The transport under this node, for its events and counters. */
   readonly transport: TransportShape
+  /** Messages this node gave up on (expired, unroutable, rejected, retries exhausted...), as they happen. */
+  readonly deadLetters: Stream.Stream<DeadLetter>
 }
 
 /**
@@ -191,11 +197,27 @@ class NodeRuntime {
   readonly transport: TransportShape
   readonly callEnv: Remotes.CallEnvironment
 
-  constructor(options: NodeOptions.ResolvedNodeOptions, transport: TransportShape) {
+  readonly deadLetterHub: PubSub.PubSub<DeadLetter>
+
+  constructor(
+    options: NodeOptions.ResolvedNodeOptions,
+    transport: TransportShape,
+    dedupe: DedupeStore.DedupeStoreShape,
+    deadLetterHub: PubSub.PubSub<DeadLetter>,
+  ) {
     this.options = options
     this.transport = transport
-    this.dispatcher = new Dispatcher(transport, this.metrics, options.maxConcurrentCalls)
+    this.deadLetterHub = deadLetterHub
+    this.dispatcher = new Dispatcher(transport, this.metrics, options.maxConcurrentCalls, dedupe, (letter) =>
+      this.deadLetter(letter),
+    )
     this.callEnv = { transport, metrics: this.metrics, defaultTimeoutMs: options.defaultTimeoutMs }
+  }
+
+  /** Publishes and counts a message given up on. */
+  deadLetter(letter: DeadLetter): void {
+    this.metrics.deadLettered++
+    PubSub.publishUnsafe(this.deadLetterHub, letter)
   }
 
   info(): Envelope.NodeInfo {
@@ -360,6 +382,12 @@ class NodeRuntime {
         case Envelope.Kind.Credit:
           this.dispatcher.onCredit(peer, envelope[2], envelope[3])
           break
+        case Envelope.Kind.Ack: {
+          const remote = this.remotes.get(peer.id)
+          if (remote === undefined) this.metrics.unknownCorrelation++
+          else Remotes.onAck(remote, envelope[2], this.metrics)
+          break
+        }
         default:
           // ACK and PONG without a consumer registered: nothing waits for them.
           this.metrics.unknownCorrelation++
@@ -460,6 +488,15 @@ class NodeRuntime {
       }
     }
     if (event._tag === "SendFailed") {
+      this.deadLetter({
+        reason: "undeliverable",
+        target: event.peer,
+        direction: "outbound",
+        attempt: 1,
+        count: event.messages,
+        detail: `transport dropped ${event.messages} message(s): ${event.reason}`,
+        at: Date.now(),
+      })
       // Requests to this peer were dropped after waiting sendTimeout: the calls they carried are lost.
       const remote = this.remotes.get(event.peer)
       remote?.failAll(
@@ -506,18 +543,43 @@ const makeClient = <C extends Contract.Contract>(
   for (const [name, method] of Object.entries(contract.methods)) {
     const path = `${address}/${name}`
     if (method._tag === "Unary") {
-      const send = (payload: unknown, options: CallOptions | undefined, headers: Envelope.Headers | null) =>
+      const once = (payload: unknown, timeoutMs: number, headers: Envelope.Headers | null, ackTimeoutMs?: number) =>
         Effect.flatMap(runtime.route(address, target), (remote) =>
-          Remotes.call(
-            runtime.callEnv,
-            remote,
-            path,
-            method,
-            payload,
-            timeoutOf(options, method, runtime.options.defaultTimeoutMs),
-            headers,
-          ),
+          Remotes.call(runtime.callEnv, remote, path, method, payload, timeoutMs, headers, ackTimeoutMs),
         )
+      const send = (payload: unknown, options: CallOptions | undefined, headers: Envelope.Headers | null) => {
+        const timeoutMs = timeoutOf(options, method, runtime.options.defaultTimeoutMs)
+        if ((options?.delivery ?? method.delivery ?? "at-most-once") === "at-most-once") {
+          return once(payload, timeoutMs, headers)
+        }
+        // At-least-once: every attempt carries one idempotency key (generated when the method is not declared
+        // idempotent and the caller gave none) so the callee runs the handler once however many arrive.
+        const key = headers?.ik ?? (method.idempotent ? undefined : randomUUID())
+        const retry = runtime.options.retry
+        return retrying(
+          retry,
+          runtime.metrics,
+          path,
+          timeoutMs,
+          (attempt, remainingMs) =>
+            once(
+              payload,
+              remainingMs,
+              { ...headers, ...(key === undefined ? {} : { ik: key }), at: attempt, ak: 1 },
+              retry.ackTimeoutMs,
+            ),
+          (attempts, error) =>
+            runtime.deadLetter({
+              reason: "retries-exhausted",
+              target: path,
+              direction: "outbound",
+              attempt: attempts,
+              count: 1,
+              detail: error instanceof Error ? error.message : String(error),
+              at: Date.now(),
+            }),
+        )
+      }
       const interceptors = runtime.options.clientInterceptors
       client[name] =
         interceptors.length === 0
@@ -656,7 +718,9 @@ export const make = (
   Effect.gen(function* () {
     const resolved = yield* NodeOptions.resolve(options)
     const transport = yield* Transport
-    const runtime = new NodeRuntime(resolved, transport)
+    const dedupe = Option.getOrElse(yield* Effect.serviceOption(DedupeStore.DedupeStore), () => DedupeStore.memory())
+    const deadLetterHub = yield* PubSub.sliding<DeadLetter>(1024)
+    const runtime = new NodeRuntime(resolved, transport, dedupe, deadLetterHub)
     yield* Effect.addFinalizer(() => Effect.sync(() => runtime.close()))
     // The receive loop runs outside the fiber scheduler: it drains what is waiting synchronously and wakes on a
     // microtask, which keeps a scheduler turn off every round trip (see the transport's pollReceived).
@@ -780,6 +844,7 @@ export const make = (
       remotes: () => runtime.listRemotes(),
       metrics: () => ({ ...runtime.metrics }),
       transport,
+      deadLetters: Stream.fromPubSub(deadLetterHub),
     }
     return shape
   })

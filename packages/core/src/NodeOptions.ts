@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Duration, Effect } from "effect"
+import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import type { ClientInterceptor, ServerInterceptor } from "./Interceptor.ts"
 import { RpcError } from "./RpcError.ts"
 
@@ -28,6 +29,8 @@ export interface NodeOptions {
   readonly maxConcurrentCalls?: number | undefined
   /** Application metadata announced to peers. */
   readonly meta?: { readonly [key: string]: string } | undefined
+  /** Retry settings of at-least-once calls. Defaults in `DeliveryPolicy.defaults`. */
+  readonly retry?: DeliveryPolicy.RetryOptions | undefined
   /** Interceptors around every call this node sends. Default none. */
   readonly clientInterceptors?: ReadonlyArray<ClientInterceptor> | undefined
   /** Interceptors around every handler this node runs. Default none. */
@@ -49,6 +52,7 @@ export interface ResolvedNodeOptions {
   readonly meta: { readonly [key: string]: string }
   readonly clientInterceptors: ReadonlyArray<ClientInterceptor>
   readonly serverInterceptors: ReadonlyArray<ServerInterceptor>
+  readonly retry: DeliveryPolicy.ResolvedRetryOptions
 }
 
 /**
@@ -86,6 +90,8 @@ export const resolve = (options: NodeOptions = {}): Effect.Effect<ResolvedNodeOp
     if (!Number.isInteger(maxConcurrentCalls) || maxConcurrentCalls < 1)
       problems.push("maxConcurrentCalls must be >= 1")
     if (id.length === 0 || id.length > 128) problems.push("id must have 1-128 characters")
+    const retry = DeliveryPolicy.resolve(options.retry)
+    if (typeof retry === "string") problems.push(retry)
     if (problems.length > 0) {
       return Effect.fail(
         new RpcError({ code: "invalid_argument", message: `invalid node options: ${problems.join("; ")}` }),
@@ -101,5 +107,6 @@ export const resolve = (options: NodeOptions = {}): Effect.Effect<ResolvedNodeOp
       meta: options.meta ?? {},
       clientInterceptors: options.clientInterceptors ?? [],
       serverInterceptors: options.serverInterceptors ?? [],
+      retry: retry as DeliveryPolicy.ResolvedRetryOptions,
     })
   })

@@ -73,6 +73,10 @@ export class RpcError extends Data.TaggedError("RpcError")<{
   readonly method?: string | undefined
   /** Path of the offending field for `invalid_argument`, e.g. `["items", 2, "price"]`. */
   readonly path?: ReadonlyArray<string | number> | undefined
+  /** Set on `unavailable` when an at-least-once attempt got no ACK in time (the request was probably lost). */
+  readonly lostAck?: boolean | undefined
+  /** How many attempts were made, when the call was retried. */
+  readonly attempts?: number | undefined
   readonly cause?: unknown
 }> {
   /** Guard that works across duplicated installs, where `instanceof` would not. */

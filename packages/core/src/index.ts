@@ -12,6 +12,12 @@ export * as ActorRef from "./ActorRef.ts"
 export * from "./CallContext.ts"
 /** Service contracts from Effect Schema. @since 0.1.0 */
 export * as Contract from "./Contract.ts"
+/** Dead letters: messages a node gave up on. @since 0.1.0 */
+export * from "./DeadLetter.ts"
+/** The receiver's idempotency dedupe window. @since 0.1.0 */
+export * as DedupeStore from "./DedupeStore.ts"
+/** Delivery policies and retry settings. @since 0.1.0 */
+export * as DeliveryPolicy from "./DeliveryPolicy.ts"
 /** The wire envelope. @since 0.1.0 */
 export * as Envelope from "./Envelope.ts"
 /** Nodes: serving and calling. @since 0.1.0 */

@@ -9,6 +9,8 @@ import type { Peer, TransportShape } from "@zactor/transport"
 import { Cause, Effect, type Exit, type Fiber } from "effect"
 import type { CallContext } from "../CallContext.ts"
 import type * as Contract from "../Contract.ts"
+import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
+import type { Outcome as DedupeOutcome, DedupeStoreShape } from "../DedupeStore.ts"
 import * as Envelope from "../Envelope.ts"
 import { RpcError } from "../RpcError.ts"
 import type { NodeMetrics } from "./nodeMetrics.ts"
@@ -64,10 +66,21 @@ export class Dispatcher {
   private readonly metrics: NodeMetrics
   private readonly maxConcurrentCalls: number
 
-  constructor(transport: TransportShape, metrics: NodeMetrics, maxConcurrentCalls: number) {
+  private readonly dedupe: DedupeStoreShape
+  private readonly deadLetter: (letter: DeadLetter) => void
+
+  constructor(
+    transport: TransportShape,
+    metrics: NodeMetrics,
+    maxConcurrentCalls: number,
+    dedupe: DedupeStoreShape,
+    deadLetter: (letter: DeadLetter) => void,
+  ) {
     this.transport = transport
     this.metrics = metrics
     this.maxConcurrentCalls = maxConcurrentCalls
+    this.dedupe = dedupe
+    this.deadLetter = deadLetter
   }
 
   /** Registers the methods of one address (a service name, or `@actor`); returns the unregister function. */
@@ -121,22 +134,75 @@ export class Dispatcher {
 
   onRequest(peer: Peer.Peer, callerNodeId: string | undefined, envelope: Envelope.Request): void {
     const [, , id, target, body, timeoutMs, headers] = envelope
+    const attempt = typeof headers?.at === "number" ? headers.at : 1
+    // At-least-once callers ask for an ACK: receipt, not outcome. It goes first, before any answer.
+    if (headers?.ak === 1) this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Ack, id])
     const served = this.resolve(target)
-    if (typeof served === "string") return this.refuse(peer, id, "not_found", served)
+    if (typeof served === "string") return this.refuse(peer, id, "not_found", served, target, "unroutable", attempt)
     if (timeoutMs === 0) {
       this.metrics.requestsExpired++
+      this.deadLetter({
+        reason: "expired",
+        target,
+        direction: "inbound",
+        attempt,
+        count: 1,
+        detail: "arrived expired",
+        at: Date.now(),
+      })
       return
     }
     if (this.inflight.size >= this.maxConcurrentCalls) {
-      return this.refuse(peer, id, "overloaded", `node is serving ${this.inflight.size} calls, its limit`)
+      const message = `node is serving ${this.inflight.size} calls, its limit`
+      return this.refuse(peer, id, "overloaded", message, target, "over-limit", attempt)
     }
     const decoded = served.method.payload.decode(body)
     if (decoded._tag === "Failure") {
       const field = decoded.failure.path.length > 0 ? ` at ${decoded.failure.path.join(".")}` : ""
-      return this.refuse(peer, id, "invalid_argument", `${target}: invalid payload${field}: ${decoded.failure.message}`)
+      const message = `${target}: invalid payload${field}: ${decoded.failure.message}`
+      return this.refuse(peer, id, "invalid_argument", message, target, "rejected", attempt)
     }
     const key = `${peer.id}#${id}`
-    if (this.inflight.has(key)) return this.refuse(peer, id, "invalid_argument", `duplicate correlation id ${id}`)
+    if (this.inflight.has(key)) {
+      return this.refuse(peer, id, "invalid_argument", `duplicate correlation id ${id}`, target, "rejected", attempt)
+    }
+    // Idempotency keys: run the handler once per key inside the window, answer duplicates from the store.
+    const idempotencyKey = served.method._tag === "Unary" && typeof headers?.ik === "string" ? headers.ik : undefined
+    const dedupeKey = idempotencyKey === undefined ? undefined : `${target}\u0000${idempotencyKey}`
+    if (dedupeKey !== undefined) {
+      const begun = this.dedupe.begin(dedupeKey, Envelope.fingerprint(body))
+      switch (begun._tag) {
+        case "Done":
+          this.metrics.deduplicated++
+          return this.sendOutcome(peer, id, begun.outcome)
+        case "Running":
+          this.metrics.deduplicated++
+          void begun.wait.then((outcome) =>
+            outcome === undefined
+              ? this.sendFailure(
+                  peer,
+                  id,
+                  "unavailable",
+                  `${target}: the first attempt did not finish; try again`,
+                  null,
+                )
+              : this.sendOutcome(peer, id, outcome),
+          )
+          return
+        case "Conflict":
+          return this.refuse(
+            peer,
+            id,
+            "idempotency_conflict",
+            `${target}: idempotency key "${idempotencyKey}" was used with a different payload`,
+            target,
+            "rejected",
+            attempt,
+          )
+        case "New":
+          break
+      }
+    }
     const context: CallContext = {
       method: target,
       caller: { peerId: peer.id, nodeId: callerNodeId, publicKey: peer.publicKey },
@@ -160,6 +226,15 @@ export class Dispatcher {
       // The caller has given up by now; stop the work and answer for callers that still listen.
       if (this.inflight.get(key) !== entry) return
       this.metrics.requestsExpired++
+      this.deadLetter({
+        reason: "expired",
+        target,
+        direction: "inbound",
+        attempt,
+        count: 1,
+        detail: "deadline passed while running",
+        at: Date.now(),
+      })
       entry.cancelled = true
       fiber.interruptUnsafe()
       this.sendFailure(
@@ -173,7 +248,13 @@ export class Dispatcher {
     fiber.addObserver((exit) => {
       clearTimeout(entry.timer)
       this.inflight.delete(key)
-      if (!entry.cancelled) this.answer(peer, id, target, served, exit)
+      const outcome = this.outcomeOf(target, served, exit)
+      if (dedupeKey !== undefined) {
+        // Only outcomes the handler decided are kept; an interrupted or failed-to-finish call may run again.
+        if (!entry.cancelled && outcome !== undefined && isDecided(outcome)) this.dedupe.complete(dedupeKey, outcome)
+        else this.dedupe.abandon(dedupeKey)
+      }
+      if (!entry.cancelled) this.sendOutcome(peer, id, outcome)
     })
   }
 
@@ -182,11 +263,30 @@ export class Dispatcher {
     const served = this.resolve(target)
     if (typeof served === "string") {
       this.metrics.tellsDropped++
+      this.deadLetter({
+        reason: "unroutable",
+        target,
+        direction: "inbound",
+        attempt: 1,
+        count: 1,
+        detail: served,
+        at: Date.now(),
+      })
       return
     }
     const decoded = served.method.payload.decode(body)
     if (decoded._tag === "Failure") {
       this.metrics.tellsDropped++
+      const detail = `invalid payload: ${decoded.failure.message}`
+      this.deadLetter({
+        reason: "rejected",
+        target,
+        direction: "inbound",
+        attempt: 1,
+        count: 1,
+        detail,
+        at: Date.now(),
+      })
       return
     }
     this.metrics.tellsReceived++
@@ -245,50 +345,50 @@ export class Dispatcher {
     this.inflight.clear()
   }
 
-  private answer(
-    peer: Peer.Peer,
-    id: number,
-    path: string,
-    served: ServedMethod,
-    exit: Exit.Exit<unknown, unknown>,
-  ): void {
-    if (exit._tag === "Success" && served.method._tag === "ServerStream") {
-      this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.End, id])
-      return
-    }
+  /** What a finished handler answers; `undefined` for a stream's normal end (END, not stored). */
+  private outcomeOf(path: string, served: ServedMethod, exit: Exit.Exit<unknown, unknown>): DedupeOutcome | undefined {
+    if (exit._tag === "Success" && served.method._tag === "ServerStream") return undefined
     if (exit._tag === "Success") {
       const encoded = served.method._tag === "Unary" ? served.method.success.encode(exit.value) : undefined
       if (encoded === undefined || encoded._tag === "Failure") {
-        return this.sendFailure(
-          peer,
-          id,
-          "internal",
-          `${path}: the handler's result does not match the contract${encoded === undefined ? "" : `: ${encoded.failure.message}`}`,
-          null,
-        )
+        const detail = encoded === undefined ? "" : `: ${encoded.failure.message}`
+        return failure("internal", `${path}: the handler's result does not match the contract${detail}`)
       }
-      this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Reply, id, encoded.success])
-      return
+      return { _tag: "Reply", body: encoded.success }
     }
-    const failure = exit.cause.reasons.find(Cause.isFailReason)
-    if (failure !== undefined) {
-      const error = failure.error
+    const failed = exit.cause.reasons.find(Cause.isFailReason)
+    if (failed !== undefined) {
+      const error = failed.error
       const encoded = served.method.error.encode(error)
       if (encoded._tag === "Success") {
-        return this.sendFailure(peer, id, "application", messageOf(error), encoded.success)
+        return { _tag: "Failure", code: "application", message: messageOf(error), error: encoded.success }
       }
-      if (RpcError.is(error)) return this.sendFailure(peer, id, error.code, error.message, null)
-      return this.sendFailure(peer, id, "internal", `${path}: undeclared error: ${messageOf(error)}`, null)
+      if (RpcError.is(error)) return failure(error.code, error.message)
+      return failure("internal", `${path}: undeclared error: ${messageOf(error)}`)
     }
-    if (Cause.hasInterruptsOnly(exit.cause)) {
-      return this.sendFailure(peer, id, "cancelled", `${path}: the handler was interrupted`, null)
-    }
+    if (Cause.hasInterruptsOnly(exit.cause)) return failure("cancelled", `${path}: the handler was interrupted`)
     const defect = exit.cause.reasons.find(Cause.isDieReason)
-    this.sendFailure(peer, id, "internal", `${path}: the handler failed: ${messageOf(defect?.defect)}`, null)
+    return failure("internal", `${path}: the handler failed: ${messageOf(defect?.defect)}`)
   }
 
-  private refuse(peer: Peer.Peer, id: number, code: RpcError["code"], message: string): void {
+  private sendOutcome(peer: Peer.Peer, id: number, outcome: DedupeOutcome | undefined): void {
+    if (outcome === undefined) this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.End, id])
+    else if (outcome._tag === "Reply")
+      this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Reply, id, outcome.body])
+    else this.sendFailure(peer, id, outcome.code, outcome.message, outcome.error)
+  }
+
+  private refuse(
+    peer: Peer.Peer,
+    id: number,
+    code: RpcError["code"],
+    message: string,
+    target: string,
+    reason: DeadLetterReason,
+    attempt: number,
+  ): void {
     this.metrics.requestsRejected++
+    this.deadLetter({ reason, target, direction: "inbound", attempt, count: 1, detail: message, at: Date.now() })
     this.sendFailure(peer, id, code, message, null)
   }
 
@@ -301,6 +401,13 @@ export class Dispatcher {
     this.transport.offer(peer.id, Envelope.encode(envelope))
   }
 }
+
+const failure = (code: string, message: string): DedupeOutcome => ({ _tag: "Failure", code, message, error: null })
+
+/** Outcomes a handler decided (success, or a declared or deliberate error), as opposed to infrastructure ones. */
+const isDecided = (outcome: DedupeOutcome): boolean =>
+  outcome._tag === "Reply" ||
+  (outcome.code !== "cancelled" && outcome.code !== "internal" && outcome.code !== "deadline_exceeded")
 
 const messageOf = (error: unknown): string => {
   // Tagged errors without a message field have an empty message: their tag says more.

@@ -30,6 +30,14 @@ export interface NodeMetrics {
   incompatiblePeers: number
   /** Unexpected exceptions while dispatching received payloads (bugs); the node keeps serving. */
   defects: number
+  /** ACKs received for at-least-once calls this node sent. */
+  acked: number
+  /** Attempts after the first, for at-least-once calls. */
+  retried: number
+  /** Requests answered from the dedupe window without running the handler. */
+  deduplicated: number
+  /** Messages given up on (see node.deadLetters). */
+  deadLettered: number
 }
 
 /** Zeroed counters. */
@@ -49,4 +57,8 @@ export const make = (): NodeMetrics => ({
   unknownCorrelation: 0,
   incompatiblePeers: 0,
   defects: 0,
+  acked: 0,
+  retried: 0,
+  deduplicated: 0,
+  deadLettered: 0,
 })

@@ -23,6 +23,8 @@ interface PendingCall {
   /** For streaming calls: receives ITEM/END; unary calls leave it undefined. */
   readonly onItem: ((body: unknown) => void) | undefined
   readonly onEnd: (() => void) | undefined
+  /** At-least-once attempts: called when the callee's ACK arrives. */
+  readonly onAck?: (() => void) | undefined
 }
 
 /** One outbound connection to a node. */
@@ -176,6 +178,7 @@ export const call = (
   payload: unknown,
   timeoutMs: number,
   headers: Envelope.Headers | null,
+  ackTimeoutMs?: number,
 ): Effect.Effect<unknown, unknown> =>
   Effect.callback<unknown, unknown>((resume) => {
     const refusal = remote.refusal(path)
@@ -220,7 +223,39 @@ export const call = (
         ),
       )
     }, timerDelay(timeoutMs))
-    remote.add(id, { path, method, resume, timer, onItem: undefined, onEnd: undefined })
+    // At-least-once: no ACK in time means the request (or the connection) was probably lost; the attempt
+    // fails as retryable and the caller decides whether to send it again.
+    const ackTimer =
+      ackTimeoutMs === undefined || ackTimeoutMs >= timeoutMs
+        ? undefined
+        : setTimeout(() => {
+            if (remote.take(id) === undefined) return
+            resume(
+              Effect.fail(
+                new RpcError({
+                  code: "unavailable",
+                  message: `${path}: no ACK within ${ackTimeoutMs} ms`,
+                  method: path,
+                  lostAck: true,
+                }),
+              ),
+            )
+          }, ackTimeoutMs)
+    const onAck =
+      ackTimer === undefined
+        ? undefined
+        : () => {
+            env.metrics.acked++
+            clearTimeout(ackTimer)
+          }
+    const finish =
+      ackTimer === undefined
+        ? resume
+        : (effect: Effect.Effect<unknown, unknown>) => {
+            clearTimeout(ackTimer)
+            resume(effect)
+          }
+    remote.add(id, { path, method, resume: finish, timer, onItem: undefined, onEnd: undefined, onAck })
     return Effect.sync(() => {
       // Interrupted by the caller: tell the callee to stop.
       if (remote.take(id) !== undefined) {
@@ -354,6 +389,13 @@ export const callStream = (
       )
     }),
   )
+
+/** Notes the ACK of an at-least-once attempt. */
+export const onAck = (remote: Remote, id: number, metrics: NodeMetrics): void => {
+  const call = remote.peek(id)
+  if (call?.onAck === undefined) metrics.unknownCorrelation++
+  else call.onAck()
+}
 
 /** Delivers one stream element (ITEM) to its pending call. */
 export const onItem = (remote: Remote, id: number, body: unknown, metrics: NodeMetrics): void => {

@@ -1,0 +1,142 @@
+/**
+ * The receiver's dedupe window: from idempotency key to the outcome of the call that first carried it. A
+ * duplicate inside the window gets the stored outcome without the handler running again; a duplicate that
+ * arrives while the first is still running waits for its outcome; the same key with a different payload is
+ * refused (`idempotency_conflict`). Together with at-least-once retries this gives effectively-once effects
+ * inside the window.
+ *
+ * Outside the window (older than `ttl`, evicted past `maxEntries`) or after the receiver restarts (the default
+ * store is in memory), a duplicate is a new call: its handler runs again. Where that matters across restarts or
+ * instances, plug in a store shared by the instances and kept with the effects it guards (see docs/DELIVERY.md).
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration } from "effect"
+
+/**
+ * What a call ended with, as it is sent back.
+ *
+ * @since 0.1.0
+ */
+export type Outcome =
+  | { readonly _tag: "Reply"; readonly body: unknown }
+  | { readonly _tag: "Failure"; readonly code: string; readonly message: string; readonly error: unknown }
+
+/**
+ * What to do with a call that carries an idempotency key.
+ * - `New`: first sight; run the handler, then `complete` (or `abandon` if it did not finish).
+ * - `Done`: answer with the stored outcome; do not run the handler.
+ * - `Running`: the first attempt is still running; answer with its outcome when `wait` resolves (`undefined`:
+ *   it was abandoned, answer `unavailable` so the caller tries again).
+ * - `Conflict`: the key was used with a different payload.
+ *
+ * @since 0.1.0
+ */
+export type Begin =
+  | { readonly _tag: "New" }
+  | { readonly _tag: "Done"; readonly outcome: Outcome }
+  | { readonly _tag: "Running"; readonly wait: Promise<Outcome | undefined> }
+  | { readonly _tag: "Conflict" }
+
+/**
+ * A dedupe store. Calls are synchronous because they sit on the request path; a store backed by slow I/O must
+ * keep its own cache.
+ *
+ * @since 0.1.0
+ */
+export interface DedupeStoreShape {
+  /** Looks up a key, claiming it for this call if it is new. `fingerprint` identifies the payload. */
+  readonly begin: (key: string, fingerprint: string) => Begin
+  /** Records the outcome of a call that began `New`, and answers the duplicates waiting for it. */
+  readonly complete: (key: string, outcome: Outcome) => void
+  /** Releases a key whose call did not finish (cancelled, expired, crashed): the next duplicate runs anew. */
+  readonly abandon: (key: string) => void
+  /** Keys currently held. */
+  readonly size: () => number
+}
+
+/**
+ * The dedupe store service: provide one to change the node's default in-memory window.
+ *
+ * @since 0.1.0
+ */
+export class DedupeStore extends Context.Service<DedupeStore, DedupeStoreShape>()("@zactor/core/DedupeStore") {}
+
+/**
+ * Options of the in-memory window.
+ *
+ * @since 0.1.0
+ */
+export interface MemoryOptions {
+  /** Most keys kept; the oldest finished ones are evicted beyond it. Default 10,000. */
+  readonly maxEntries?: number | undefined
+  /** How long a finished key is kept. Default 5 minutes. */
+  readonly ttl?: Duration.Input | undefined
+  /** Clock, injectable for tests. Default `Date.now`. */
+  readonly now?: (() => number) | undefined
+}
+
+interface Entry {
+  readonly fingerprint: string
+  outcome: Outcome | undefined
+  expiresAt: number
+  waiters: Array<(outcome: Outcome | undefined) => void>
+}
+
+/**
+ * The default store: a bounded window in memory (count and time).
+ *
+ * @since 0.1.0
+ */
+export const memory = (options: MemoryOptions = {}): DedupeStoreShape => {
+  const maxEntries = options.maxEntries ?? 10_000
+  const ttlMs = options.ttl === undefined ? 5 * 60_000 : Duration.toMillis(Duration.fromInputUnsafe(options.ttl))
+  const now = options.now ?? Date.now
+  // Insertion order is age order: finished entries are evicted from the front.
+  const entries = new Map<string, Entry>()
+
+  const sweep = (at: number) => {
+    for (const [key, entry] of entries) {
+      const expired = entry.outcome !== undefined && entry.expiresAt <= at
+      const overSize = entries.size > maxEntries && entry.outcome !== undefined
+      if (!expired && !overSize) break
+      entries.delete(key)
+    }
+  }
+
+  return {
+    begin: (key, fingerprint) => {
+      const at = now()
+      sweep(at)
+      const entry = entries.get(key)
+      if (entry !== undefined && entry.outcome !== undefined && entry.expiresAt <= at) entries.delete(key)
+      const current = entries.get(key)
+      if (current === undefined) {
+        entries.set(key, { fingerprint, outcome: undefined, expiresAt: Number.POSITIVE_INFINITY, waiters: [] })
+        return { _tag: "New" }
+      }
+      if (current.fingerprint !== fingerprint) return { _tag: "Conflict" }
+      if (current.outcome !== undefined) return { _tag: "Done", outcome: current.outcome }
+      return { _tag: "Running", wait: new Promise((resolve) => current.waiters.push(resolve)) }
+    },
+    complete: (key, outcome) => {
+      const entry = entries.get(key)
+      if (entry === undefined) return
+      entry.outcome = outcome
+      entry.expiresAt = now() + ttlMs
+      // Move to the back: the window counts from completion.
+      entries.delete(key)
+      entries.set(key, entry)
+      for (const wake of entry.waiters) wake(outcome)
+      entry.waiters = []
+      sweep(now())
+    },
+    abandon: (key) => {
+      const entry = entries.get(key)
+      if (entry === undefined || entry.outcome !== undefined) return
+      entries.delete(key)
+      for (const wake of entry.waiters) wake(undefined)
+    },
+    size: () => entries.size,
+  }
+}

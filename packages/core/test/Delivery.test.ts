@@ -1,0 +1,220 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Transport, ZmqTransport } from "@zactor/transport"
+import { Effect, Fiber, Schema, Stream } from "effect"
+import * as Contract from "../src/Contract.ts"
+import type { DeadLetter } from "../src/DeadLetter.ts"
+import * as DedupeStore from "../src/DedupeStore.ts"
+import * as Envelope from "../src/Envelope.ts"
+import * as Node from "../src/Node.ts"
+import type { NodeOptions } from "../src/NodeOptions.ts"
+import type { RpcError } from "../src/RpcError.ts"
+
+const Ledger = Contract.make("Ledger", {
+  append: Contract.unary({
+    payload: Schema.Struct({ entry: Schema.String }),
+    success: Schema.Number,
+    delivery: "at-least-once",
+  }),
+  slowAppend: Contract.unary({
+    payload: Schema.Struct({ entry: Schema.String, ms: Schema.Number }),
+    success: Schema.Number,
+  }),
+})
+
+const wait = (condition: () => boolean, what: string) =>
+  Effect.promise(async () => {
+    const until = Date.now() + 5000
+    while (!condition()) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  })
+
+/** A node serving Ledger whose handler appends to `entries`, with an injectable dedupe store. */
+const ledgerNode = (id: string, store?: DedupeStore.DedupeStoreShape) =>
+  Effect.gen(function* () {
+    const entries: Array<string> = []
+    const transport = yield* ZmqTransport.make({})
+    const make = Node.make({ id }).pipe(Effect.provideService(Transport, transport))
+    const node = yield* store === undefined ? make : make.pipe(Effect.provideService(DedupeStore.DedupeStore, store))
+    yield* node.serve(Ledger, {
+      append: ({ entry }) => Effect.sync(() => entries.push(entry)),
+      slowAppend: ({ entry, ms }) => Effect.as(Effect.sleep(ms), entries.push(entry)),
+    })
+    return { node, entries }
+  })
+
+const clientNode = (options: NodeOptions = {}) =>
+  Effect.flatMap(ZmqTransport.make({}), (transport) =>
+    Node.make(options).pipe(Effect.provideService(Transport, transport)),
+  )
+
+describe("idempotency keys and the dedupe window", () => {
+  it.live("the same key runs the handler once; duplicates get the stored reply; another payload conflicts", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { node, entries } = yield* ledgerNode("ledger")
+        const client = yield* clientNode()
+        const ledger = client.client(Ledger, { endpoint: node.endpoints()[0]! })
+        const first = yield* ledger.append({ entry: "a" }, { idempotencyKey: "k1" })
+        for (let i = 0; i < 5; i++)
+          assert.strictEqual(yield* ledger.append({ entry: "a" }, { idempotencyKey: "k1" }), first)
+        assert.deepStrictEqual(entries, ["a"])
+        assert.strictEqual(node.metrics().deduplicated, 5)
+        const conflict = yield* Effect.flip(ledger.append({ entry: "b" }, { idempotencyKey: "k1" }))
+        assert.strictEqual((conflict as RpcError).code, "idempotency_conflict")
+        assert.deepStrictEqual(entries, ["a"])
+      }),
+    ),
+  )
+
+  it.live("concurrent duplicates wait for the first attempt's outcome instead of running again", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { node, entries } = yield* ledgerNode("ledger")
+        const client = yield* clientNode()
+        const ledger = client.client(Ledger, { endpoint: node.endpoints()[0]! })
+        const results = yield* Effect.all(
+          Array.from({ length: 10 }, () => ledger.slowAppend({ entry: "x", ms: 100 }, { idempotencyKey: "same" })),
+          { concurrency: "unbounded" },
+        )
+        assert.deepStrictEqual(entries, ["x"])
+        assert.deepStrictEqual(new Set(results).size, 1)
+        assert.strictEqual(node.metrics().deduplicated, 9)
+      }),
+    ),
+  )
+
+  it.live("just inside the window a duplicate is answered from the store; just outside it runs again", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        let now = 1_000_000
+        const store = DedupeStore.memory({ ttl: 1000, now: () => now })
+        const { node, entries } = yield* ledgerNode("ledger", store)
+        const client = yield* clientNode()
+        const ledger = client.client(Ledger, { endpoint: node.endpoints()[0]! })
+        yield* ledger.append({ entry: "w" }, { idempotencyKey: "window" })
+        now += 999
+        yield* ledger.append({ entry: "w" }, { idempotencyKey: "window" })
+        assert.deepStrictEqual(entries, ["w"])
+        now += 2
+        yield* ledger.append({ entry: "w" }, { idempotencyKey: "window" })
+        assert.deepStrictEqual(entries, ["w", "w"], "outside the window the key is new again")
+      }),
+    ),
+  )
+
+  it.effect("the window is bounded by count: the oldest finished keys go first", () =>
+    Effect.sync(() => {
+      const store = DedupeStore.memory({ maxEntries: 3 })
+      for (const key of ["a", "b", "c", "d"]) {
+        assert.strictEqual(store.begin(key, "f")._tag, "New")
+        store.complete(key, { _tag: "Reply", body: key })
+      }
+      assert.strictEqual(store.size(), 3)
+      assert.strictEqual(store.begin("a", "f")._tag, "New", "a was evicted")
+      assert.strictEqual(store.begin("d", "f")._tag, "Done")
+      // A running key is never evicted by size.
+      store.abandon("a")
+      assert.strictEqual(store.begin("a", "f")._tag, "New")
+    }),
+  )
+})
+
+describe("at-least-once delivery", () => {
+  it.live("a request whose ACK never comes is sent again with the same key; the second attempt is answered", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // A hand-written callee that loses the first attempt (no ACK, no reply) and answers the second.
+        const server = yield* ZmqTransport.make({})
+        const endpoint = yield* server.bind("tcp://127.0.0.1:*")
+        const attempts: Array<Envelope.Headers | null> = []
+        yield* Stream.runForEach(server.received, (received) =>
+          Effect.sync(() => {
+            for (const payload of received.payloads) {
+              const envelope = Envelope.decode(payload)
+              if (Envelope.isMalformed(envelope) || envelope[1] !== Envelope.Kind.Request) continue
+              attempts.push(envelope[6])
+              if (attempts.length === 1) continue
+              server.offer(received.peer.id, Envelope.encode([1, Envelope.Kind.Ack, envelope[2]]))
+              server.offer(received.peer.id, Envelope.encode([1, Envelope.Kind.Reply, envelope[2], 7]))
+            }
+          }),
+        ).pipe(Effect.forkScoped)
+        const client = yield* clientNode({ retry: { ackTimeout: 100, initialBackoff: 10 } })
+        const result = yield* client.client(Ledger, { endpoint }).append({ entry: "e" })
+        assert.strictEqual(result, 7)
+        assert.strictEqual(attempts.length, 2)
+        assert.strictEqual(attempts[0]?.at, 1)
+        assert.strictEqual(attempts[1]?.at, 2)
+        assert.strictEqual(attempts[0]?.ak, 1)
+        assert.isString(attempts[0]?.ik, "a generated idempotency key for a non-idempotent method")
+        assert.strictEqual(attempts[0]?.ik, attempts[1]?.ik)
+        assert.strictEqual(client.metrics().retried, 1)
+        assert.strictEqual(client.metrics().acked, 1)
+      }),
+    ),
+  )
+
+  it.live("retries go to another instance when one dies; at-most-once calls are never retried", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const a = yield* ledgerNode("a")
+        const b = yield* ledgerNode("b")
+        const client = yield* clientNode({ retry: { initialBackoff: 5, maxBackoff: 20 } })
+        yield* client.connect(a.node.endpoints()[0]!)
+        yield* client.connect(b.node.endpoints()[0]!)
+        yield* a.node.transport.close
+        yield* wait(() => client.remotes().some((r) => r.info?.id === "a" && r.outstanding === 0), "a known")
+        const ledger = client.client(Ledger)
+        const results = yield* Effect.all(
+          Array.from({ length: 20 }, (_, i) => ledger.append({ entry: `e${i}` }, { timeout: 5000 })),
+          { concurrency: 4 },
+        )
+        assert.lengthOf(results, 20)
+        assert.lengthOf(b.entries, 20)
+        // The same dead instance, at most once: one attempt, a typed failure, no retry.
+        const once = client.client(Ledger, { endpoint: a.node.endpoints()[0]! })
+        const before = client.metrics().retried
+        const error = yield* Effect.flip(once.slowAppend({ entry: "never", ms: 0 }, { timeout: 1000 }))
+        assert.include(["unavailable", "deadline_exceeded"], (error as RpcError).code)
+        assert.strictEqual(client.metrics().retried, before)
+      }),
+    ),
+  )
+})
+
+describe("dead letters", () => {
+  it.live("unroutable and retries-exhausted messages are published with reason, target and attempts", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { node } = yield* ledgerNode("ledger")
+        const letters: Array<DeadLetter> = []
+        yield* Stream.runForEach(node.deadLetters, (letter) => Effect.sync(() => letters.push(letter))).pipe(
+          Effect.forkScoped,
+        )
+        const client = yield* clientNode({ retry: { ackTimeout: 50, initialBackoff: 5, maxAttempts: 3 } })
+        const clientLetters: Array<DeadLetter> = []
+        const fiber = yield* Stream.runForEach(client.deadLetters, (letter) =>
+          Effect.sync(() => clientLetters.push(letter)),
+        ).pipe(Effect.forkScoped)
+        yield* Effect.sleep(10)
+        const renamed = { ...Ledger, name: "NoSuchService" }
+        yield* Effect.flip(client.client(renamed, { endpoint: node.endpoints()[0]! }).slowAppend({ entry: "x", ms: 0 }))
+        yield* wait(() => letters.some((l) => l.reason === "unroutable"), "an unroutable dead letter")
+        assert.strictEqual(letters[0]?.target, "NoSuchService/slowAppend")
+        // Nobody listens there: every attempt loses its ACK, then the call is given up on.
+        const error = yield* Effect.flip(
+          client.client(Ledger, { endpoint: "tcp://127.0.0.1:9" }).append({ entry: "y" }, { timeout: 2000 }),
+        )
+        assert.strictEqual((error as RpcError).attempts, 3)
+        yield* wait(() => clientLetters.some((l) => l.reason === "retries-exhausted"), "retries-exhausted")
+        const exhausted = clientLetters.find((l) => l.reason === "retries-exhausted")!
+        assert.strictEqual(exhausted.attempt, 3)
+        assert.strictEqual(exhausted.target, "Ledger/append")
+        assert.isAtLeast(client.metrics().deadLettered, 1)
+        yield* Fiber.interrupt(fiber)
+      }),
+    ),
+  )
+})
