@@ -12,7 +12,8 @@ afterEach(() => Harness.stopAll())
 /** A client transport connected to `endpoint` that records what it receives and which events it sees. */
 const client = (endpoint: string) =>
   Effect.gen(function* () {
-    const transport = yield* ZmqTransport.make({})
+    // Payloads sent while the peer is down wait in the outbox until it is back: allow for a slow restart.
+    const transport = yield* ZmqTransport.make({ sendTimeout: "30 seconds" })
     const received: Array<string> = []
     const events: Array<TransportEvent & { at: number }> = []
     yield* Stream.runForEach(transport.received, (r) =>

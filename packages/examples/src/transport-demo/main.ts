@@ -15,7 +15,7 @@ const concurrency = 32
 const runBeforeKillMs = 4000
 const downtimeMs = 1500
 const runAfterRecoveryMs = 2500
-const deadlineMs = 20_000
+const deadlineMs = 45_000
 
 const here = import.meta.dirname
 const packageDir = resolve(here, "../..")
