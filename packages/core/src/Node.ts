@@ -25,9 +25,11 @@ import type { CallContext, CallOptions, Target } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
 import type { DeadLetter } from "./DeadLetter.ts"
 import * as DedupeStore from "./DedupeStore.ts"
+import * as Discovery from "./Discovery.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Interceptor from "./Interceptor.ts"
 import { retrying } from "./internal/delivery.ts"
+import * as DiscoveryLink from "./internal/discoveryLink.ts"
 import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
 import * as NodeMetrics from "./internal/nodeMetrics.ts"
 import * as Remotes from "./internal/remotes.ts"
@@ -174,6 +176,11 @@ export interface NodeShape {
   readonly transport: TransportShape
   /** Messages this node gave up on (expired, unroutable, rejected, retries exhausted...), as they happen. */
   readonly deadLetters: Stream.Stream<DeadLetter>
+  /**
+   * The members discovered through the `Discovery` service in context (empty without one), each with its
+   * state: where the registry and the connection disagree shows here (see `Discovery.MemberState`).
+   */
+  readonly members: () => ReadonlyArray<Discovery.MemberView>
 }
 
 /**
@@ -233,8 +240,14 @@ class NodeRuntime {
     }
   }
 
+  /** Set by the discovery link: told when what this node serves changes, so it republishes its record. */
+  onInfoChanged: (() => void) | undefined = undefined
+  /** Set by the discovery link: waits (bounded) for a route to appear when a call finds none. */
+  awaitRoute: ((ready: () => boolean) => Effect.Effect<void>) | undefined = undefined
+
   /** Tells every peer what this node serves now (after serve or stop of a contract). */
   announce(): void {
+    this.onInfoChanged?.()
     // Coalesced: serving many contracts in one turn sends one HELLO/WELCOME per peer, not one per contract.
     if (this.announcePending) return
     this.announcePending = true
@@ -313,16 +326,49 @@ class NodeRuntime {
 
   /** Picks the remote for a call. */
   route(address: string, target: Target): Effect.Effect<Remotes.Remote, RpcError> {
+    // Lazy: a call's effect may be built once and run later or many times; each run routes afresh (built
+    // eagerly, forty calls created together all went to the instance that was least loaded at creation).
+    return Effect.suspend(() => this.routeNow(address, target))
+  }
+
+  private routeNow(address: string, target: Target): Effect.Effect<Remotes.Remote, RpcError> {
     if (target !== undefined && "endpoint" in target) return this.remoteFor(target.endpoint, target.serverPublicKey)
+    const best = this.pick(address, target)
+    if (best !== undefined) return Effect.succeed(best)
+    const unroutable = () => {
+      const what = target !== undefined ? `node "${target.node}"` : `a node serving "${address}"`
+      return Effect.fail(new RpcError({ code: "unavailable", message: `no connection to ${what}` }))
+    }
+    if (this.awaitRoute === undefined) return unroutable()
+    // With discovery, the instance may be about to appear (start-up): wait for it, bounded.
+    return Effect.flatMap(
+      this.awaitRoute(() => this.pick(address, target) !== undefined),
+      () => {
+        const found = this.pick(address, target)
+        return found !== undefined ? Effect.succeed(found) : unroutable()
+      },
+    )
+  }
+
+  /** The connected, compatible remote for a call with the fewest calls outstanding. */
+  private pick(address: string, target: { readonly node: string } | undefined): Remotes.Remote | undefined {
     let best: Remotes.Remote | undefined
     for (const remote of this.remotes.values()) {
-      if (remote.info === undefined || remote.incompatible !== undefined || remote.down) continue
+      if (remote.info === undefined || remote.incompatible !== undefined || remote.down || remote.retired) continue
       if (target !== undefined ? remote.info.id !== target.node : !serves(remote.info, address)) continue
       if (best === undefined || remote.outstanding < best.outstanding) best = remote
     }
-    if (best !== undefined) return Effect.succeed(best)
-    const what = target !== undefined ? `node "${target.node}"` : `a node serving "${address}"`
-    return Effect.fail(new RpcError({ code: "unavailable", message: `no connection to ${what}` }))
+    return best
+  }
+
+  /** Drops the connection to an endpoint (discovery says the node left): its pending calls fail. */
+  forget(endpoint: string): void {
+    const remote = this.remotesByEndpoint.get(endpoint)
+    if (remote === undefined) return
+    this.remotesByEndpoint.delete(endpoint)
+    this.remotes.delete(remote.peer.id)
+    remote.failAll(new RpcError({ code: "unavailable", message: `${endpoint} left the cluster` }))
+    Effect.runFork(this.transport.disconnect(remote.peer.id))
   }
 
   // ---- receiving -------------------------------------------------------------------------------------------
@@ -553,8 +599,9 @@ const makeClient = <C extends Contract.Contract>(
           return once(payload, timeoutMs, headers)
         }
         // At-least-once: every attempt carries one idempotency key (generated when the method is not declared
-        // idempotent and the caller gave none) so the callee runs the handler once however many arrive.
-        const key = headers?.ik ?? (method.idempotent ? undefined : randomUUID())
+        // idempotent, or declares `dedupe`, and the caller gave none) so the callee runs the handler once
+        // however many arrive.
+        const key = headers?.ik ?? (method.idempotent && method.dedupe !== true ? undefined : randomUUID())
         const retry = runtime.options.retry
         return retrying(
           retry,
@@ -562,12 +609,7 @@ const makeClient = <C extends Contract.Contract>(
           path,
           timeoutMs,
           (attempt, remainingMs) =>
-            once(
-              payload,
-              remainingMs,
-              { ...headers, ...(key === undefined ? {} : { ik: key }), at: attempt, ak: 1 },
-              retry.ackTimeoutMs,
-            ),
+            once(payload, remainingMs, attemptHeaders(headers, key, attempt), retry.ackTimeoutMs),
           (attempts, error) =>
             runtime.deadLetter({
               reason: "retries-exhausted",
@@ -667,6 +709,20 @@ const timeoutOf = (options: CallOptions | undefined, method: Contract.Method, fa
   return method.timeoutMs ?? fallbackMs
 }
 
+/**
+ * The headers of one at-least-once attempt. Without headers of the caller's own (the usual case) they are one
+ * literal of a fixed shape: spreading builds a slower object, and costs a few µs per call to build and encode.
+ */
+const attemptHeaders = (
+  headers: Envelope.Headers | null,
+  key: string | number | undefined,
+  attempt: number,
+): Envelope.Headers => {
+  const plain = headers === null || (headers.ik !== undefined && Object.keys(headers).length === 1)
+  if (plain) return key === undefined ? { at: attempt, ak: 1 } : { ik: key, at: attempt, ak: 1 }
+  return { ...headers, ...(key === undefined ? {} : { ik: key }), at: attempt, ak: 1 }
+}
+
 const headersOf = (options: CallOptions | undefined): Envelope.Headers | null => {
   if (options === undefined) return null
   if (options.idempotencyKey === undefined && options.headers === undefined) return null
@@ -739,6 +795,13 @@ export const make = (
         )
     }
     for (const endpoint of resolved.peers) yield* runtime.remoteFor(endpoint)
+    // Discovery is optional: with a `Discovery` service in context the node registers and routes by it.
+    const discovery = yield* Effect.serviceOption(Discovery.Discovery)
+    const link = Option.isSome(discovery) ? yield* DiscoveryLink.start(runtime, discovery.value) : undefined
+    if (link !== undefined) {
+      runtime.onInfoChanged = link.infoChanged
+      runtime.awaitRoute = link.awaitRoute
+    }
 
     const serve = <C extends Contract.Contract, R>(contract: C, handlers: Handlers<C, R>, options?: AddressOptions) =>
       Effect.gen(function* () {
@@ -845,6 +908,7 @@ export const make = (
       metrics: () => ({ ...runtime.metrics }),
       transport,
       deadLetters: Stream.fromPubSub(deadLetterHub),
+      members: () => link?.members() ?? [],
     }
     return shape
   })

@@ -18,8 +18,12 @@ export * from "./DeadLetter.ts"
 export * as DedupeStore from "./DedupeStore.ts"
 /** Delivery policies and retry settings. @since 0.1.0 */
 export * as DeliveryPolicy from "./DeliveryPolicy.ts"
+/** The discovery contract (backends live in @zactor/discovery). @since 0.1.0 */
+export * as Discovery from "./Discovery.ts"
 /** The wire envelope. @since 0.1.0 */
 export * as Envelope from "./Envelope.ts"
+/** A dedupe store shared by the processes of one host through a directory. @since 0.1.0 */
+export * as FileDedupeStore from "./FileDedupeStore.ts"
 /** Nodes: serving and calling. @since 0.1.0 */
 export * as Node from "./Node.ts"
 /** Node options. @since 0.1.0 */

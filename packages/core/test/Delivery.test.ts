@@ -104,6 +104,46 @@ describe("idempotency keys and the dedupe window", () => {
     ),
   )
 
+  it.live("a keyed handler interrupted after it started is not run again: duplicates get outcome unknown", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const entries: Array<string> = []
+        const server = yield* clientNode({ id: "ledger" })
+        yield* server.serve(Ledger, {
+          append: ({ entry }) => Effect.sync(() => entries.push(entry)),
+          // The effect and what follows it cannot be interrupted. Effect still reports the fiber as interrupted
+          // once the region ends, so the node cannot know the outcome, only that the handler started.
+          slowAppend: ({ entry, ms }) =>
+            Effect.uninterruptible(
+              Effect.andThen(
+                Effect.sync(() => entries.push(entry)),
+                Effect.as(Effect.sleep(ms), 1),
+              ),
+            ),
+        })
+        const client = yield* clientNode()
+        const ledger = client.client(Ledger, { endpoint: server.endpoints()[0]! })
+        const late = yield* Effect.flip(
+          ledger.slowAppend({ entry: "once", ms: 300 }, { idempotencyKey: "k", timeout: 50 }),
+        )
+        assert.strictEqual((late as RpcError).code, "deadline_exceeded")
+        // The first attempt is still running: this duplicate waits for it, the next finds its outcome stored.
+        for (let i = 0; i < 2; i++) {
+          const duplicate = yield* Effect.flip(ledger.slowAppend({ entry: "once", ms: 300 }, { idempotencyKey: "k" }))
+          assert.strictEqual((duplicate as RpcError).code, "internal")
+          assert.include((duplicate as RpcError).message, DedupeStore.OUTCOME_UNKNOWN)
+          // Stopped by its deadline on the server or by the caller's CANCEL at its own deadline, whichever came first.
+          assert.match(
+            (duplicate as RpcError).message,
+            /interrupted after its handler started \((its deadline passed|its caller cancelled it)\)/,
+          )
+        }
+        assert.deepStrictEqual(entries, ["once"])
+        assert.strictEqual(server.metrics().deduplicated, 2)
+      }),
+    ),
+  )
+
   it.effect("the window is bounded by count: the oldest finished keys go first", () =>
     Effect.sync(() => {
       const store = DedupeStore.memory({ maxEntries: 3 })

@@ -4,16 +4,38 @@
  * outstanding and records their latency, the control channel between the orchestrator and the role processes,
  * and the orchestrator's side of starting, pinning and killing those processes.
  *
- * Every system runs exactly this workload, so the only difference between rows is how bytes are moved.
+ * Every system runs exactly this workload, so the only difference between rows is how bytes are moved. The RPC
+ * benchmark (rpc.bench.ts) adds two 4 KiB echo workloads (a string and bytes) and drives its own load generator
+ * through the same control channel.
  *
  * @since 0.1.0
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { Session } from "node:inspector/promises"
+import { findSourceMap } from "node:module"
 import { availableParallelism } from "node:os"
 import { resolve } from "node:path"
 import { pack, unpack } from "msgpackr"
 
 // --- workload ---------------------------------------------------------------------------------------------------
+
+/**
+ * What a call carries: `add` (two small numbers, the default), or a 4 KiB echo of a 4096-character string or of
+ * 4096 bytes, answered with the same value.
+ *
+ * @since 0.1.0
+ */
+export type Workload = "add" | "echo-str" | "echo-bin"
+
+/** The workloads, in report order. @since 0.1.0 */
+export const workloads: ReadonlyArray<Workload> = ["add", "echo-str", "echo-bin"]
+
+/** The 4096-character string of the `echo-str` workload. @since 0.1.0 */
+export const ECHO_STRING: string = "0123456789abcdef".repeat(256)
+
+/** The 4096 bytes of the `echo-bin` workload. @since 0.1.0 */
+export const ECHO_BYTES: Uint8Array = Uint8Array.from({ length: 4096 }, (_, i) => (i * 31) & 0xff)
 
 /** The benchmark call. @since 0.1.0 */
 export interface AddRequest {
@@ -22,15 +44,26 @@ export interface AddRequest {
   readonly args: readonly [number, number]
 }
 
+/** The 4 KiB echo call. @since 0.1.0 */
+export interface EchoRequest {
+  readonly id: number
+  readonly method: "echo"
+  readonly args: readonly [string | Uint8Array]
+}
+
 /** Encodes the request of call `id`. @since 0.1.0 */
-export const encodeRequest = (id: number): Uint8Array => pack({ id, method: "add", args: [1, 2] })
+export const encodeRequest = (id: number, workload: Workload = "add"): Uint8Array =>
+  workload === "add"
+    ? pack({ id, method: "add", args: [1, 2] })
+    : pack({ id, method: "echo", args: [workload === "echo-str" ? ECHO_STRING : ECHO_BYTES] })
 
 /** Decodes a request; both ends are this benchmark, so the shape is trusted. @since 0.1.0 */
-export const decodeRequest = (payload: Uint8Array): AddRequest => unpack(payload) as AddRequest
+export const decodeRequest = (payload: Uint8Array): AddRequest | EchoRequest =>
+  unpack(payload) as AddRequest | EchoRequest
 
-/** Encodes the reply to a request. @since 0.1.0 */
-export const encodeReply = (request: AddRequest): Uint8Array =>
-  pack({ id: request.id, result: request.args[0] + request.args[1] })
+/** Encodes the reply to a request: the sum for `add`, the argument itself for `echo`. @since 0.1.0 */
+export const encodeReply = (request: AddRequest | EchoRequest): Uint8Array =>
+  pack({ id: request.id, result: request.method === "add" ? request.args[0] + request.args[1] : request.args[0] })
 
 /** Reads the call id of a reply. @since 0.1.0 */
 export const replyId = (payload: Uint8Array): number => (unpack(payload) as { readonly id: number }).id
@@ -76,24 +109,69 @@ export interface ClientSample {
 }
 
 /**
+ * What a client role runs: started once with a concurrency and a workload, then sampled at every mark.
+ *
+ * @since 0.1.0
+ */
+export interface LoadGenerator {
+  start(concurrency: number, workload: Workload): void
+  /** Returns what was measured since the previous mark and starts a new interval. */
+  mark(): ClientSample
+}
+
+/**
+ * Counts completed calls and their round trips between marks, for load generators that are not a `ClosedLoop`
+ * (e.g. fibers calling a typed client): `record(startedAt)` once per completed call.
+ *
+ * @since 0.1.0
+ */
+export class CallRecorder {
+  private readonly latency = new LatencyHistogram()
+  private calls = 0
+  private markedAt = performance.now()
+
+  /** Records one completed call that started at `startedAt` (`performance.now()`). */
+  record(startedAt: number): void {
+    this.latency.record((performance.now() - startedAt) * 1000)
+    this.calls++
+  }
+
+  mark(): ClientSample {
+    const now = performance.now()
+    const sample: ClientSample = {
+      elapsedMs: now - this.markedAt,
+      calls: this.calls,
+      p50Us: this.latency.percentile(0.5),
+      p99Us: this.latency.percentile(0.99),
+    }
+    this.markedAt = now
+    this.calls = 0
+    this.latency.reset()
+    return sample
+  }
+}
+
+/**
  * A closed loop: `start(c)` sends `c` calls, and every reply sends the next one, so exactly `c` calls are
  * outstanding. `send` must not throw for a healthy system; a throw ends the role (a broken run is not a result).
  *
  * @since 0.1.0
  */
-export class ClosedLoop {
+export class ClosedLoop implements LoadGenerator {
   private readonly sentAt = new Map<number, number>()
   private readonly latency = new LatencyHistogram()
   private nextId = 0
   private calls = 0
   private markedAt = performance.now()
+  private workload: Workload = "add"
   private readonly send: (payload: Uint8Array) => void
 
   constructor(send: (payload: Uint8Array) => void) {
     this.send = send
   }
 
-  start(concurrency: number): void {
+  start(concurrency: number, workload: Workload = "add"): void {
+    this.workload = workload
     for (let i = 0; i < concurrency; i++) this.issue()
   }
 
@@ -126,7 +204,7 @@ export class ClosedLoop {
   private issue(): void {
     const id = this.nextId++
     this.sentAt.set(id, performance.now())
-    this.send(encodeRequest(id))
+    this.send(encodeRequest(id, this.workload))
   }
 }
 
@@ -157,7 +235,7 @@ export const awaitedSendQueue = <M>(send: (message: M) => Promise<void>): ((mess
 
 /** Orchestrator to role. @since 0.1.0 */
 export type Control =
-  | { readonly type: "start"; readonly concurrency: number }
+  | { readonly type: "start"; readonly concurrency: number; readonly workload?: Workload | undefined }
   | { readonly type: "mark" }
   | { readonly type: "stop" }
 
@@ -171,6 +249,8 @@ export type RoleReport =
       /** Peak resident set size so far, in KiB. */
       readonly maxRssKiB: number
       readonly sample: ClientSample | undefined
+      /** Cumulative counters of the system under test (e.g. its transport's), when the role has any. */
+      readonly counters?: { readonly [name: string]: number } | undefined
     }
 
 /** Ends a role on an unexpected error: a benchmark with a broken role has no result worth keeping. @since 0.1.0 */
@@ -180,27 +260,88 @@ export const die = (error: unknown): never => {
 }
 
 /**
- * Serves the orchestrator's commands in a role process: `start` (clients), `mark` (CPU and, for clients, the
- * closed loop's sample since the previous mark) and `stop`. Exits when the orchestrator goes away.
+ * The environment variable that turns on CPU profiling of a role: the file to write the main thread's profile
+ * to. The profile covers the measured interval only (from the first mark, after warm-up, to `stop`), not start-up.
  *
  * @since 0.1.0
  */
-export const serveControl = (loop: ClosedLoop | undefined): void => {
+export const CPU_PROFILE_ENV = "ZACTOR_BENCH_CPU_PROFILE"
+
+/** Sampling interval of role profiles, in µs (V8's default is 1000). @since 0.1.0 */
+export const CPU_PROFILE_INTERVAL_US = 200
+
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }
+}
+
+/**
+ * Profiles this process's main thread through the inspector. Positions in transpiled files (tsx emits one line
+ * per module; effect ships dist/*.js) are mapped back to their sources with the source maps this process loaded,
+ * which must be done here: only this process has them.
+ */
+class RoleProfiler {
+  private readonly session = new Session()
+  private started: Promise<void> | undefined
+
+  start(): void {
+    if (this.started !== undefined) return
+    this.session.connect()
+    this.started = (async () => {
+      await this.session.post("Profiler.enable")
+      await this.session.post("Profiler.setSamplingInterval", { interval: CPU_PROFILE_INTERVAL_US })
+      await this.session.post("Profiler.start")
+    })()
+  }
+
+  async stop(file: string): Promise<void> {
+    if (this.started === undefined) return
+    await this.started
+    const { profile } = (await this.session.post("Profiler.stop")) as { profile: { nodes: Array<ProfileNode> } }
+    for (const node of profile.nodes) {
+      const frame = node.callFrame
+      if (!frame.url.startsWith("file://")) continue
+      const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber)
+      if (entry === undefined || !("originalSource" in entry)) continue
+      frame.url = entry.originalSource
+      frame.lineNumber = entry.originalLine
+      frame.columnNumber = entry.originalColumn
+    }
+    writeFileSync(file, JSON.stringify(profile))
+    this.session.disconnect()
+  }
+}
+
+/**
+ * Serves the orchestrator's commands in a role process: `start` (clients), `mark` (CPU and, for clients, the
+ * closed loop's sample since the previous mark, plus `counters()` if given) and `stop`. Exits when the
+ * orchestrator goes away. With `CPU_PROFILE_ENV` set, profiles the main thread from the first mark to `stop`.
+ *
+ * @since 0.1.0
+ */
+export const serveControl = (
+  loop: LoadGenerator | undefined,
+  counters?: () => { readonly [name: string]: number },
+): void => {
   let lastCpu = process.cpuUsage()
+  const profileFile = process.env[CPU_PROFILE_ENV]
+  const profiler = profileFile === undefined ? undefined : new RoleProfiler()
   process.on("message", (message: Control) => {
     switch (message.type) {
       case "start":
-        loop?.start(message.concurrency)
+        loop?.start(message.concurrency, message.workload ?? "add")
         return
       case "mark": {
         const cpu = process.cpuUsage()
         const cpuUs = cpu.user - lastCpu.user + (cpu.system - lastCpu.system)
         lastCpu = cpu
-        reportToParent({ type: "mark", cpuUs, maxRssKiB: process.resourceUsage().maxRSS, sample: loop?.mark() })
+        const maxRssKiB = process.resourceUsage().maxRSS
+        reportToParent({ type: "mark", cpuUs, maxRssKiB, sample: loop?.mark(), counters: counters?.() })
+        profiler?.start()
         return
       }
       case "stop":
-        process.exit(0)
+        if (profiler === undefined || profileFile === undefined) process.exit(0)
+        else profiler.stop(profileFile).then(() => process.exit(0), die)
     }
   })
   process.once("disconnect", () => process.exit(0))
@@ -208,7 +349,8 @@ export const serveControl = (loop: ClosedLoop | undefined): void => {
 
 /** Sends a report to the orchestrator. @since 0.1.0 */
 export const reportToParent = (report: RoleReport): void => {
-  if (process.send === undefined) die(new Error("bench roles run under transport.bench.ts (no IPC channel)"))
+  if (process.send === undefined)
+    die(new Error("bench roles run under transport.bench.ts or rpc.bench.ts (no IPC channel)"))
   else process.send(report)
 }
 
@@ -247,13 +389,25 @@ export class Role {
   readonly exited: Promise<void>
   private readonly waiting = new Map<string, { resolve(r: RoleReport): void; reject(e: Error): void }>()
 
-  /** Starts `bench/<file>` with `args`, pinned to `cpu` when given (the whole process, every thread). */
-  constructor(file: string, args: ReadonlyArray<string>, cpu: number | undefined) {
+  /**
+   * Starts `bench/<file>` with `args`, pinned to `cpu` when given (the whole process, every thread);
+   * `env` is added to this process's environment (e.g. `CPU_PROFILE_ENV`).
+   */
+  constructor(
+    file: string,
+    args: ReadonlyArray<string>,
+    cpu: number | undefined,
+    env: { readonly [name: string]: string } = {},
+  ) {
     this.file = file
     const nodeCommand = [process.execPath, ...nodeArgs, resolve(benchDir, file), ...args]
     // taskset execs node in place, so the PID, the IPC channel and the affinity of every later thread carry over.
     const [command, ...commandArgs] = cpu === undefined ? nodeCommand : ["taskset", "-c", String(cpu), ...nodeCommand]
-    this.child = spawn(command!, commandArgs, { cwd: packageDir, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    this.child = spawn(command!, commandArgs, {
+      cwd: packageDir,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    })
     running.add(this.child)
     this.exited = new Promise((done) => {
       this.child.once("exit", (code, signal) => {
@@ -302,13 +456,13 @@ export class Role {
     return reply
   }
 
-  /** Asks the role to exit, and kills it by PID if it has not after 2 s. */
-  async stop(): Promise<void> {
+  /** Asks the role to exit, and kills it by PID if it has not after `graceMs` (a CPU profile takes a while to write). */
+  async stop(graceMs = 2000): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return
     this.send({ type: "stop" })
     const timer = setTimeout(() => {
       if (this.child.pid !== undefined) process.kill(this.child.pid, "SIGKILL")
-    }, 2000)
+    }, graceMs)
     await this.exited
     clearTimeout(timer)
   }

@@ -22,27 +22,37 @@ export const retrying = (
   send: Attempt,
   onExhausted: (attempts: number, error: unknown) => void,
 ): Effect.Effect<unknown, unknown> =>
-  Effect.suspend(() => {
-    const deadline = Date.now() + timeoutMs
-    const loop = (attempt: number): Effect.Effect<unknown, unknown> =>
-      Effect.catch(send(attempt, Math.max(0, deadline - Date.now())), (error) => {
-        if (!DeliveryPolicy.isRetryableFailure(error)) return Effect.fail(error)
-        const delay = DeliveryPolicy.backoffMs(options, attempt)
-        const remaining = deadline - Date.now() - delay
-        if (attempt >= options.maxAttempts || remaining <= 0) {
-          onExhausted(attempt, error)
-          return Effect.fail(
-            new RpcError({
-              code: (error as RpcError).code,
-              message: `${path}: gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${(error as RpcError).message}`,
-              method: path,
-              attempts: attempt,
-              cause: error,
-            }),
-          )
-        }
-        metrics.retried++
-        return Effect.flatMap(Effect.sleep(delay), () => loop(attempt + 1))
-      })
-    return loop(1)
-  })
+  Effect.suspend(() => attemptFrom({ options, metrics, path, send, onExhausted, deadline: Date.now() + timeoutMs }, 1))
+
+/** One call's retry loop. (Plain data and top-level functions: no closure is named per call on the hot path.) */
+interface Loop {
+  readonly options: DeliveryPolicy.ResolvedRetryOptions
+  readonly metrics: NodeMetrics
+  readonly path: string
+  readonly send: Attempt
+  readonly onExhausted: (attempts: number, error: unknown) => void
+  readonly deadline: number
+}
+
+const attemptFrom = (loop: Loop, attempt: number): Effect.Effect<unknown, unknown> =>
+  Effect.catch(loop.send(attempt, Math.max(0, loop.deadline - Date.now())), (error) => retryAfter(loop, attempt, error))
+
+const retryAfter = (loop: Loop, attempt: number, error: unknown): Effect.Effect<unknown, unknown> => {
+  if (!DeliveryPolicy.isRetryableFailure(error)) return Effect.fail(error)
+  const delay = DeliveryPolicy.backoffMs(loop.options, attempt)
+  const remaining = loop.deadline - Date.now() - delay
+  if (attempt >= loop.options.maxAttempts || remaining <= 0) {
+    loop.onExhausted(attempt, error)
+    return Effect.fail(
+      new RpcError({
+        code: (error as RpcError).code,
+        message: `${loop.path}: gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${(error as RpcError).message}`,
+        method: loop.path,
+        attempts: attempt,
+        cause: error,
+      }),
+    )
+  }
+  loop.metrics.retried++
+  return Effect.flatMap(Effect.sleep(delay), () => attemptFrom(loop, attempt + 1))
+}

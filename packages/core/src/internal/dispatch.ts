@@ -10,7 +10,7 @@ import { Cause, Effect, type Exit, type Fiber } from "effect"
 import type { CallContext } from "../CallContext.ts"
 import type * as Contract from "../Contract.ts"
 import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
-import type { Outcome as DedupeOutcome, DedupeStoreShape } from "../DedupeStore.ts"
+import { type Outcome as DedupeOutcome, type DedupeStoreShape, OUTCOME_UNKNOWN } from "../DedupeStore.ts"
 import * as Envelope from "../Envelope.ts"
 import { RpcError } from "../RpcError.ts"
 import type { NodeMetrics } from "./nodeMetrics.ts"
@@ -49,6 +49,8 @@ interface Inflight {
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   timer: ReturnType<typeof setTimeout> | undefined
   cancelled: boolean
+  /** Why the handler was interrupted, when it was: kept in the outcome a duplicate of a keyed call gets. */
+  stoppedBy: string | undefined
   /** Stream elements the caller still accepts. */
   credit: number
   /** Wakes a streaming handler waiting for credit. */
@@ -135,11 +137,14 @@ export class Dispatcher {
   onRequest(peer: Peer.Peer, callerNodeId: string | undefined, envelope: Envelope.Request): void {
     const [, , id, target, body, timeoutMs, headers] = envelope
     const attempt = typeof headers?.at === "number" ? headers.at : 1
-    // At-least-once callers ask for an ACK: receipt, not outcome. It goes first, before any answer.
-    if (headers?.ak === 1) this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Ack, id])
+    // At-least-once callers ask for an ACK: receipt, not outcome. An answer sent in this turn (a refusal, a stored
+    // outcome, a handler that finished at once) acknowledges receipt by itself and goes in the same batch, so
+    // only calls left waiting get an ACK, ahead of their answer: one envelope less each way for quick handlers.
+    const ack = headers?.ak === 1
     const served = this.resolve(target)
     if (typeof served === "string") return this.refuse(peer, id, "not_found", served, target, "unroutable", attempt)
     if (timeoutMs === 0) {
+      if (ack) this.sendAck(peer, id)
       this.metrics.requestsExpired++
       this.deadLetter({
         reason: "expired",
@@ -177,6 +182,7 @@ export class Dispatcher {
           return this.sendOutcome(peer, id, begun.outcome)
         case "Running":
           this.metrics.deduplicated++
+          if (ack) this.sendAck(peer, id)
           void begun.wait.then((outcome) =>
             outcome === undefined
               ? this.sendFailure(
@@ -215,6 +221,7 @@ export class Dispatcher {
       fiber: undefined,
       timer: undefined,
       cancelled: false,
+      stoppedBy: undefined,
       credit: typeof initialCredit === "number" && initialCredit > 0 ? initialCredit : DEFAULT_CREDIT,
       wake: undefined,
     }
@@ -236,6 +243,7 @@ export class Dispatcher {
         at: Date.now(),
       })
       entry.cancelled = true
+      entry.stoppedBy = "its deadline passed"
       fiber.interruptUnsafe()
       this.sendFailure(
         peer,
@@ -249,13 +257,17 @@ export class Dispatcher {
       clearTimeout(entry.timer)
       this.inflight.delete(key)
       const outcome = this.outcomeOf(target, served, exit)
-      if (dedupeKey !== undefined) {
-        // Only outcomes the handler decided are kept; an interrupted or failed-to-finish call may run again.
-        if (!entry.cancelled && outcome !== undefined && isDecided(outcome)) this.dedupe.complete(dedupeKey, outcome)
-        else this.dedupe.abandon(dedupeKey)
+      if (dedupeKey !== undefined && outcome !== undefined) {
+        // Once a keyed handler has started, its outcome is kept whatever it is, so that no duplicate runs it
+        // again: an interrupted handler (cancelled, stopped at its deadline, node closing) may have had its
+        // effect (Effect reports an interrupted fiber as interrupted even when it finished an uninterruptible
+        // region), so its duplicates are told the outcome is unknown instead.
+        const interrupted = exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+        this.dedupe.complete(dedupeKey, interrupted ? unknownOutcome(target, entry.stoppedBy) : outcome)
       }
       if (!entry.cancelled) this.sendOutcome(peer, id, outcome)
     })
+    if (ack && this.inflight.get(key) === entry) this.sendAck(peer, id)
   }
 
   onTell(peer: Peer.Peer, callerNodeId: string | undefined, envelope: Envelope.Tell): void {
@@ -332,6 +344,7 @@ export class Dispatcher {
     if (entry === undefined) return
     this.metrics.requestsCancelled++
     entry.cancelled = true
+    entry.stoppedBy = "its caller cancelled it"
     entry.fiber?.interruptUnsafe()
   }
 
@@ -339,6 +352,7 @@ export class Dispatcher {
   interruptAll(): void {
     for (const entry of this.inflight.values()) {
       entry.cancelled = true
+      entry.stoppedBy = "the node was closing"
       clearTimeout(entry.timer)
       entry.fiber?.interruptUnsafe()
     }
@@ -392,6 +406,10 @@ export class Dispatcher {
     this.sendFailure(peer, id, code, message, null)
   }
 
+  private sendAck(peer: Peer.Peer, id: number): void {
+    this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Ack, id])
+  }
+
   private sendFailure(peer: Peer.Peer, id: number, code: string, message: string, error: unknown): void {
     this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Failure, id, code, message, error])
   }
@@ -404,10 +422,13 @@ export class Dispatcher {
 
 const failure = (code: string, message: string): DedupeOutcome => ({ _tag: "Failure", code, message, error: null })
 
-/** Outcomes a handler decided (success, or a declared or deliberate error), as opposed to infrastructure ones. */
-const isDecided = (outcome: DedupeOutcome): boolean =>
-  outcome._tag === "Reply" ||
-  (outcome.code !== "cancelled" && outcome.code !== "internal" && outcome.code !== "deadline_exceeded")
+/** What the duplicates of a keyed call get when its handler was interrupted after it started. */
+const unknownOutcome = (path: string, stoppedBy: string | undefined): DedupeOutcome =>
+  failure(
+    "internal",
+    `${path}: ${OUTCOME_UNKNOWN}: the first attempt with this idempotency key was interrupted after its handler ` +
+      `started (${stoppedBy ?? "interrupted"}), so its effect may or may not have happened; it is not run again`,
+  )
 
 const messageOf = (error: unknown): string => {
   // Tagged errors without a message field have an empty message: their tag says more.

@@ -52,6 +52,9 @@ export class Remote {
    */
   down = false
 
+  /** Set when discovery says the node is leaving: no new calls are routed here; calls in flight finish. */
+  retired = false
+
   /** Why a new call cannot be sent now, if it cannot. */
   refusal(path: string): RpcError | undefined {
     if (this.incompatible !== undefined) return this.incompatible

@@ -46,6 +46,11 @@ export interface StartOptions {
   readonly readyTimeoutMs?: number
   /** Extra environment variables. */
   readonly env?: Record<string, string>
+  /**
+   * Words run before node, which they must exec in place so that the PID, the IPC channel and signals reach
+   * node: e.g. `["ip", "netns", "exec", "ns1"]` runs the fixture inside network namespace `ns1`. Default none.
+   */
+  readonly launcher?: ReadonlyArray<string>
 }
 
 const running = new Set<ChildProcess>()
@@ -60,8 +65,12 @@ process.once("exit", () => {
  * @since 0.1.0
  */
 export const start = async (script: string, options: StartOptions = {}): Promise<FixtureProcess> => {
+  const nodeArgs = ["--conditions=@zactor/source", "--import", "tsx"]
+  const [launcher, ...launcherArgs] = options.launcher ?? []
   const child = fork(script, [...(options.args ?? [])], {
-    execArgv: ["--conditions=@zactor/source", "--import", "tsx"],
+    ...(launcher === undefined
+      ? { execArgv: nodeArgs }
+      : { execPath: launcher, execArgv: [...launcherArgs, process.execPath, ...nodeArgs] }),
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   })

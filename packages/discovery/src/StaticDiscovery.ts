@@ -1,0 +1,134 @@
+/**
+ * A fixed list of peers from configuration or the environment (`ZACTOR_PEERS`). There is no registry to
+ * write to: `register` only adds this node to its own view, and the list never changes at run time. What each
+ * peer serves is learnt when the node connects to it (its HELLO), so entries need only an endpoint; liveness
+ * comes from the connections alone.
+ *
+ * @since 0.1.0
+ */
+import { Discovery, Envelope } from "@zactor/core"
+import { Config, Effect, Layer, Option } from "effect"
+import { Membership } from "./internal/membership.ts"
+import { isValidRecord } from "./internal/records.ts"
+
+/**
+ * One peer of a static list.
+ *
+ * @since 0.1.0
+ */
+export interface StaticPeer {
+  /** The endpoint to connect to, e.g. `tcp://10.0.0.2:5000`. */
+  readonly endpoint: string
+  /** Its node id, if known. Default: the endpoint. Naming it lets a node skip itself in a shared list. */
+  readonly nodeId?: string | undefined
+  /** The services it serves, if known. Default: unknown (`Discovery.ANY_SERVICE`), learnt on connection. */
+  readonly services?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The environment variable `layerFromEnv` reads by default.
+ *
+ * @since 0.1.0
+ */
+export const ENV_VAR = "ZACTOR_PEERS"
+
+const invalid = (message: string) => new Discovery.DiscoveryError({ reason: "InvalidOptions", message })
+
+/**
+ * Parses a peer list: entries separated by commas or whitespace, each `endpoint` or `nodeId@endpoint`, e.g.
+ * `a@tcp://10.0.0.2:5000, tcp://10.0.0.3:5000`. Fails with `InvalidOptions` naming the bad entry.
+ *
+ * @since 0.1.0
+ */
+export const parse = (text: string): Effect.Effect<ReadonlyArray<StaticPeer>, Discovery.DiscoveryError> =>
+  Effect.suspend(() => {
+    const peers: Array<StaticPeer> = []
+    for (const entry of text.split(/[\s,]+/).filter((e) => e.length > 0)) {
+      const at = entry.indexOf("@")
+      const separator = entry.indexOf("://")
+      const hasId = at > 0 && (separator === -1 || at < separator)
+      const endpoint = hasId ? entry.slice(at + 1) : entry
+      if (!/^(tcp|ipc|inproc):\/\/.+/.test(endpoint)) {
+        return Effect.fail(invalid(`${ENV_VAR} entry "${entry}" is not [nodeId@]tcp://host:port`))
+      }
+      peers.push(hasId ? { nodeId: entry.slice(0, at), endpoint } : { endpoint })
+    }
+    return Effect.succeed(peers)
+  })
+
+const recordOf = (peer: StaticPeer): Discovery.MemberRecord => ({
+  nodeId: peer.nodeId ?? peer.endpoint,
+  endpoints: [peer.endpoint],
+  services: peer.services ?? [Discovery.ANY_SERVICE],
+  actors: [],
+  meta: {},
+  protocolVersion: Envelope.PROTOCOL_VERSION,
+})
+
+/**
+ * A `Discovery` over a fixed list. Fails with `InvalidOptions` for an entry that is not a valid record.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  peers: ReadonlyArray<StaticPeer | string>,
+): Effect.Effect<Discovery.DiscoveryShape, Discovery.DiscoveryError> =>
+  Effect.gen(function* () {
+    const membership = new Membership([])
+    for (const peer of peers) {
+      const parsed = typeof peer === "string" ? yield* parse(peer) : [peer]
+      for (const one of parsed) {
+        const record = recordOf(one)
+        if (!isValidRecord(record)) return yield* Effect.fail(invalid(`static peer ${one.endpoint} is invalid`))
+        membership.upsert(record)
+      }
+    }
+    const shape: Discovery.DiscoveryShape = {
+      backend: "static",
+      register: (record) =>
+        Effect.gen(function* () {
+          const listed = membership.get(record.nodeId)
+          // A node named in the list keeps its entry; otherwise it appears in its own view only while it runs.
+          yield* Effect.acquireRelease(
+            Effect.sync(() => membership.upsert(record)),
+            () =>
+              Effect.sync(() => {
+                if (listed === undefined) membership.remove(record.nodeId, "Goodbye")
+                else membership.upsert(listed)
+              }),
+          )
+          return { update: (next) => Effect.sync(() => void membership.upsert(next)) }
+        }),
+      members: Effect.sync(() => membership.list()),
+      resolve: (service) => Effect.sync(() => membership.resolve(service)),
+      watch: membership.watch,
+      stats: () => membership.stats(),
+    }
+    return shape
+  })
+
+/**
+ * The `Discovery` service over a fixed list (entries as `StaticPeer` or `[nodeId@]endpoint` strings).
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  peers: ReadonlyArray<StaticPeer | string>,
+): Layer.Layer<Discovery.Discovery, Discovery.DiscoveryError> => Layer.effect(Discovery.Discovery, make(peers))
+
+/**
+ * The `Discovery` service over the list in an environment variable (default `ZACTOR_PEERS`; empty or unset
+ * means no peers).
+ *
+ * @since 0.1.0
+ */
+export const layerFromEnv = (name: string = ENV_VAR): Layer.Layer<Discovery.Discovery, Discovery.DiscoveryError> =>
+  Layer.effect(
+    Discovery.Discovery,
+    Effect.gen(function* () {
+      const text = yield* Config.option(Config.String(name)).pipe(
+        Effect.mapError((error) => invalid(`${name}: ${String(error)}`)),
+      )
+      return yield* make(Option.isSome(text) ? [text.value] : [])
+    }),
+  )

@@ -1,0 +1,39 @@
+import { assert, describe, it } from "@effect/vitest"
+import { decodeRecord, reachableFrom, withHost } from "../src/internal/records.ts"
+import { record } from "./beaconHelpers.ts"
+
+describe("records from the network", () => {
+  it("wildcard endpoints take the sender's address; host-local ones are dropped for other hosts", () => {
+    const endpoints = [
+      "tcp://0.0.0.0:5000",
+      "tcp://*:5001",
+      "tcp://127.0.0.1:5002",
+      "ipc:///tmp/n",
+      "tcp://10.1.2.3:5003",
+    ]
+    const rewritten = withHost(endpoints, "10.9.9.9")
+    assert.deepStrictEqual(rewritten, [
+      "tcp://10.9.9.9:5000",
+      "tcp://10.9.9.9:5001",
+      "tcp://127.0.0.1:5002",
+      "ipc:///tmp/n",
+      "tcp://10.1.2.3:5003",
+    ])
+    assert.deepStrictEqual(reachableFrom(rewritten, false), [
+      "tcp://10.9.9.9:5000",
+      "tcp://10.9.9.9:5001",
+      "tcp://10.1.2.3:5003",
+    ])
+    assert.deepStrictEqual(reachableFrom(rewritten, true), rewritten)
+  })
+
+  it("fields of the wrong type or beyond the limits make the whole record invalid", () => {
+    assert.isDefined(decodeRecord(record("ok")))
+    assert.isUndefined(decodeRecord({ ...record("x"), nodeId: "" }))
+    assert.isUndefined(decodeRecord({ ...record("x"), nodeId: "n".repeat(129) }))
+    assert.isUndefined(decodeRecord({ ...record("x"), endpoints: "tcp://a:1" }))
+    assert.isUndefined(decodeRecord({ ...record("x"), services: Array.from({ length: 5000 }, () => "s") }))
+    assert.isUndefined(decodeRecord({ ...record("x"), meta: { k: 1 } }))
+    assert.isUndefined(decodeRecord({ ...record("x"), protocolVersion: 1.5 }))
+  })
+})

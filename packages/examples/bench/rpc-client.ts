@@ -1,0 +1,68 @@
+/**
+ * Benchmark role `zactor-rpc`, client side: a zactor node connected to the server, calling it through the typed
+ * client (`node.client(Calculator, { endpoint })`). The closed loop is `c` fibers, each calling in a loop
+ * (`yield* client.add(...)`), so exactly `c` calls are outstanding; every result is checked. Each call goes
+ * through everything an application call does: Schema encode of the payload, envelope, deadline timer,
+ * correlation, Schema decode of the reply, and resumption of the calling fiber.
+ *
+ * @since 0.1.0
+ */
+import { Node } from "@zactor/core"
+import { Cause, Effect } from "effect"
+import {
+  CallRecorder,
+  die,
+  ECHO_BYTES,
+  ECHO_STRING,
+  type LoadGenerator,
+  reportToParent,
+  serveControl,
+  type Workload,
+} from "./harness.ts"
+import { Calculator } from "./rpc-contract.ts"
+
+const endpoint = process.argv[2] ?? die(new Error("usage: rpc-client.ts <endpoint> [maxBatchMessages]"))
+const maxBatchMessages = process.argv[3] === undefined ? undefined : Number(process.argv[3])
+
+const program = Effect.gen(function* () {
+  const node = yield* Node.Node
+  yield* node.connect(endpoint)
+  const calculator = node.client(Calculator, { endpoint })
+  const recorder = new CallRecorder()
+
+  /** One call of the workload and a check of its result. */
+  const calls: Record<Workload, Effect.Effect<boolean, unknown>> = {
+    add: Effect.suspend(() => calculator.add({ a: 1, b: 2 })).pipe(Effect.map((sum) => sum === 3)),
+    "echo-str": Effect.suspend(() => calculator.echo(ECHO_STRING)).pipe(
+      Effect.map((text) => text.length === ECHO_STRING.length),
+    ),
+    "echo-bin": Effect.suspend(() => calculator.echoBytes(ECHO_BYTES)).pipe(
+      Effect.map((bytes) => bytes.length === ECHO_BYTES.length),
+    ),
+  }
+
+  const caller = (call: Effect.Effect<boolean, unknown>) =>
+    Effect.gen(function* () {
+      for (;;) {
+        const startedAt = performance.now()
+        if (!(yield* call)) return yield* Effect.die(new Error("wrong result"))
+        recorder.record(startedAt)
+      }
+    })
+
+  const generator: LoadGenerator = {
+    start: (concurrency, workload) => {
+      for (let i = 0; i < concurrency; i++) {
+        Effect.runFork(
+          caller(calls[workload]).pipe(Effect.catchCause((cause) => Effect.sync(() => die(Cause.pretty(cause))))),
+        )
+      }
+    },
+    mark: () => recorder.mark(),
+  }
+  serveControl(generator, () => ({ ...node.transport.metrics() }))
+  reportToParent({ type: "ready", endpoint })
+  yield* Effect.never
+}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-client", bind: [], transport: { maxBatchMessages } })))
+
+Effect.runPromise(program).catch(die)

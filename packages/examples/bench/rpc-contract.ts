@@ -1,0 +1,20 @@
+/**
+ * The contract of the RPC benchmark (rpc.bench.ts), shared by its server and client roles: `add` is the small
+ * call of the transport benchmark, `echo` and `echoBytes` the 4 KiB ones. Every payload and result is validated
+ * by its Schema on both ends, as in any zactor service.
+ *
+ * @since 0.1.0
+ */
+import { Contract } from "@zactor/core"
+import { Schema } from "effect"
+
+/** The benchmark service. @since 0.1.0 */
+export const Calculator = Contract.make("Calculator", {
+  add: Contract.unary({
+    payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+    success: Schema.Number,
+  }),
+  echo: Contract.unary({ payload: Schema.String, success: Schema.String }),
+  // Schema.Uint8Array's JSON-safe wire form (Schema.toCodecJson) is a base64 string, encoded in JavaScript.
+  echoBytes: Contract.unary({ payload: Schema.Uint8Array, success: Schema.Uint8Array }),
+})

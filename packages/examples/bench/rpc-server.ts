@@ -1,0 +1,28 @@
+/**
+ * Benchmark role `zactor-rpc`, server side: a zactor node (default options, ZeroMQ transport on a free loopback
+ * port) serving the benchmark's `Calculator` contract with ordinary Effect handlers. Payloads are decoded and
+ * validated, results encoded, by the contract's Schemas, exactly as in an application.
+ *
+ * @since 0.1.0
+ */
+import { Node } from "@zactor/core"
+import { Effect } from "effect"
+import { die, reportToParent, serveControl } from "./harness.ts"
+import { Calculator } from "./rpc-contract.ts"
+
+// Optional: the transport's maxBatchMessages (rpc.bench.ts --max-batch), for experiments; default the transport's.
+const maxBatchMessages = process.argv[2] === undefined ? undefined : Number(process.argv[2])
+
+const program = Effect.gen(function* () {
+  const node = yield* Node.Node
+  yield* node.serve(Calculator, {
+    add: ({ a, b }) => Effect.succeed(a + b),
+    echo: (text) => Effect.succeed(text),
+    echoBytes: (bytes) => Effect.succeed(bytes),
+  })
+  serveControl(undefined, () => ({ ...node.transport.metrics() }))
+  reportToParent({ type: "ready", endpoint: node.endpoints()[0] ?? die(new Error("the node bound no endpoint")) })
+  yield* Effect.never
+}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-server", transport: { maxBatchMessages } })))
+
+Effect.runPromise(program).catch(die)
