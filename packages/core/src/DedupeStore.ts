@@ -7,7 +7,8 @@
  *
  * Outside the window (older than `ttl`, evicted past `maxEntries`) or after the receiver restarts (the default
  * store is in memory), a duplicate is a new call: its handler runs again. Where that matters across restarts or
- * instances, plug in a store shared by the instances and kept with the effects it guards (see docs/DELIVERY.md).
+ * instances, plug in a store shared by the instances (`FileDedupeStore` for the processes of one host), or one kept
+ * with the effects it guards (see docs/DELIVERY.md).
  *
  * @since 0.1.0
  */

@@ -176,6 +176,8 @@ export interface NodeShape {
   readonly transport: TransportShape
   /** Messages this node gave up on (expired, unroutable, rejected, retries exhausted...), as they happen. */
   readonly deadLetters: Stream.Stream<DeadLetter>
+  /** Publishes (and counts) a message given up on by a component built on this node, such as an actor. */
+  readonly reportDeadLetter: (letter: DeadLetter) => void
   /**
    * The members discovered through the `Discovery` service in context (empty without one), each with its
    * state: where the registry and the connection disagree shows here (see `Discovery.MemberState`).
@@ -908,6 +910,7 @@ export const make = (
       metrics: () => ({ ...runtime.metrics }),
       transport,
       deadLetters: Stream.fromPubSub(deadLetterHub),
+      reportDeadLetter: (letter) => runtime.deadLetter(letter),
       members: () => link?.members() ?? [],
     }
     return shape

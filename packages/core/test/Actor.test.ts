@@ -220,7 +220,9 @@ describe("Actor over ZeroMQ", () => {
         assert.strictEqual(codeOf(error), "overloaded")
         assert.isBelow(Date.now() - started, 1000)
         yield* ActorRef.tell(client, ref).work({ seq: 4, ms: 0 })
-        yield* waitUntil("the tell to be dropped", () => statsOf(ref).deadLetters === 1)
+        // The refused ask and the dropped tell are both dead letters, on the actor's stats and the node's stream.
+        yield* waitUntil("the tell to be dropped", () => statsOf(ref).deadLetters === 2)
+        assert.strictEqual(server.metrics().deadLettered, 2)
         yield* Deferred.succeed(probe.gate, undefined)
         assert.strictEqual(yield* Fiber.join(running), 0)
         assert.deepStrictEqual(yield* Fiber.join(queued), [1, 2])

@@ -492,10 +492,26 @@ const sh = (command: string, ...args: Array<string>) => {
   return { ok: result.status === 0, output: `${result.stdout ?? ""}${result.stderr ?? ""}`.trim() }
 }
 
+/** Removes namespaces (and their links) left by earlier runs of this test whose process was killed before afterAll. */
+const removeStaleNamespaces = (): void => {
+  for (const line of sh("ip", "netns", "list").output.split("\n")) {
+    const pid = /^zactor-ledger-(\d+)\b/.exec(line)?.[1]
+    if (pid === undefined || pid === String(process.pid)) continue
+    try {
+      // Its test is still running: leave it.
+      process.kill(Number(pid), 0)
+    } catch {
+      sh("ip", "link", "del", `zlh${pid}`)
+      sh("ip", "netns", "del", `zactor-ledger-${pid}`)
+    }
+  }
+}
+
 /** Why the partition test cannot run here, or undefined if it can: namespaces need root, rules need iptables. */
 const partitionUnavailable = ((): string | undefined => {
   const probe = `zactor-probe-${process.pid}`
   const added = sh("ip", "netns", "add", probe)
+  if (added.ok) removeStaleNamespaces()
   if (!added.ok) return `network namespaces cannot be created here (ip netns add: ${added.output || "failed"})`
   try {
     const iptables = sh("ip", "netns", "exec", probe, "iptables", "-w", "-S")
@@ -521,7 +537,8 @@ const createNamespace = (): Namespace => {
   const free = Array.from({ length: 250 }, (_, i) => i + 1).filter((n) => !used.includes(`10.200.${n}.`))
   const subnet = free[Math.floor(Math.random() * free.length)]
   if (subnet === undefined) throw new Error("no free 10.200.N.0/30 subnet")
-  const tag = `${process.pid % 100_000}`
+  // The test process's pid names the namespace and the host-side link (pid_max is 7 digits: "zlh" + 7 fits IFNAMSIZ).
+  const tag = `${process.pid}`
   const ns: Namespace = {
     name: `zactor-ledger-${tag}`,
     hostAddress: `10.200.${subnet}.1`,

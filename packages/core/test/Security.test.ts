@@ -53,6 +53,13 @@ describe("CURVE identity in handlers and interceptors", () => {
         const refused = yield* Effect.flip(eveNode.client(WhoAmI, target).whoami({ claim: "alice" }, { timeout: 500 }))
         assert.include(["unavailable", "deadline_exceeded"], (refused as RpcError).code)
         assert.strictEqual(server.metrics().requestsServed, 2)
+        // The server counts the refused handshake from its socket monitor, which reports asynchronously.
+        yield* Effect.promise(async () => {
+          const until = Date.now() + 5000
+          while (server.transport.metrics().authFailures === 0 && Date.now() < until) {
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
+        })
         assert.isAbove(server.transport.metrics().authFailures, 0)
       }),
     ),

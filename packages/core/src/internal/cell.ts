@@ -207,12 +207,18 @@ const memberOf = (actors: NodeActors, behavior: AnyBehavior): Node.FamilyMember 
 
 // ---- messages ------------------------------------------------------------------------------------------------
 
-/**
- * Records a tell the actor will not process. The delivery issue turns this into the node's dead-letter stream
- * (publish `{ actor: cell.ref, method, reason }` here); for now it is counted in the actor's stats.
- */
-const deadLetter = (cell: Cell, _method: string, _reason: DeadLetterReason): void => {
+/** Records a message the actor will not process: counted in its stats and published on the node's dead letters. */
+const deadLetter = (cell: Cell, method: string, reason: DeadLetterReason): void => {
   cell.deadLetters++
+  cell.actors.node.reportDeadLetter({
+    reason: reason === "mailbox_full" ? "mailbox-full" : "unroutable",
+    target: `${ActorRef.address(cell.ref)}/${method}`,
+    direction: "inbound",
+    attempt: 1,
+    count: 1,
+    detail: reason === "mailbox_full" ? `mailbox full (${cell.behavior.mailboxCapacity} waiting)` : "actor stopped",
+    at: Date.now(),
+  })
 }
 
 const refusal = (cell: Cell, method: string, reason: DeadLetterReason): RpcError => {
@@ -233,15 +239,15 @@ const refuse = (
   oneWay: boolean,
   reason: DeadLetterReason,
 ): Effect.Effect<void, RpcError> => {
-  if (!oneWay) return Effect.fail(refusal(cell, method, reason))
+  // A refused ask is a dead letter too: its caller gets the failure, and operators see it on the stream.
   deadLetter(cell, method, reason)
-  return Effect.void
+  return oneWay ? Effect.void : Effect.fail(refusal(cell, method, reason))
 }
 
 /** Refuses a message that waited in the mailbox: its fiber resumes with the failure and never runs a handler. */
 const refuseWaiter = (cell: Cell, waiter: Waiter, reason: DeadLetterReason): void => {
   waiter.state = WaiterState.Refused
-  if (waiter.oneWay) deadLetter(cell, waiter.method, reason)
+  deadLetter(cell, waiter.method, reason)
   waiter.resume(Effect.fail(refusal(cell, waiter.method, reason)))
 }
 
