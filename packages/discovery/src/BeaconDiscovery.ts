@@ -28,8 +28,9 @@ import { isValidRecord, localAddresses, reachableFrom, withHost } from "./intern
 /**
  * The counters in `stats()`: packets sent and received, members expired and said goodbye, and packets
  * ignored by reason (`oversized`, `foreign` magic or version, `malformed`, `wrongCluster`, `unauthenticated`,
- * `stale` replays or reordering, `conflicts` with this process's own node ids, `overCapacity`), and
- * `sendErrors`.
+ * `stale` replays or reordering, `conflicts` with this process's own node ids, `overCapacity`), `sendErrors`,
+ * and `stalls` (this process's own timer ran late by over half an interval and 50 ms: the stalled time is not
+ * counted as the others' silence).
  *
  * @since 0.1.0
  */
@@ -48,6 +49,7 @@ export const counters = [
   "conflicts",
   "overCapacity",
   "sendErrors",
+  "stalls",
 ] as const
 
 /** Members tracked at most; beyond, new ones are ignored (a flood of forged ids cannot exhaust memory). */
@@ -63,7 +65,7 @@ interface Heard {
   readonly incarnation: number
   readonly seq: number
   /** Monotonic (`performance.now()`): a wall-clock step must not expire everyone at once. */
-  readonly lastSeen: number
+  lastSeen: number
 }
 
 /** The sockets, timers and tables of one beacon instance. Callbacks are plain functions: no fiber per packet. */
@@ -150,7 +152,16 @@ class BeaconEngine {
   private schedule(): void {
     // ±10 % jitter keeps members that started together from sending in lockstep.
     const delay = this.options.intervalMs * (0.9 + Math.random() * 0.2)
+    const due = performance.now() + delay
     this.timer = setTimeout(() => {
+      // A late timer means this process was stalled (GC pause, CPU starvation): beacons may be waiting unread
+      // in the socket buffer, and timers run before I/O is polled. The stalled time does not count as the
+      // others' silence, or one stall would expire everyone and cause a storm of leaves and joins.
+      const stalled = performance.now() - due
+      if (stalled > Math.max(this.options.intervalMs / 2, 50)) {
+        this.membership.count("stalls")
+        for (const heard of this.heard.values()) heard.lastSeen += stalled
+      }
       this.round()
       this.sweep()
       this.schedule()
