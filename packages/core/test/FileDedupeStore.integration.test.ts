@@ -237,10 +237,15 @@ describe("FileDedupeStore across processes", () => {
         const ranFile = join(directory, "ran.log")
         writeFileSync(ranFile, "")
         const racers = yield* Effect.promise(() =>
-          Promise.all([0, 1, 2].map(() => Harness.start(racer, { args: [directory] }))),
+          Promise.all([0, 1, 2].map(() => Harness.start(racer, { args: [directory], readyTimeoutMs: 60_000 }))),
         )
         const keys = Array.from({ length: 500 }, (_, i) => `race-${i}`)
-        for (const process of racers) process.send({ type: "race", keys, ranFile })
+        // Each racer walks the keys from a different starting point, so a racer that starts a little late still
+        // meets keys nobody has claimed yet, and then collides with the others.
+        racers.forEach((process, i) => {
+          const offset = Math.floor((i * keys.length) / racers.length)
+          process.send({ type: "race", keys: [...keys.slice(offset), ...keys.slice(0, offset)], ranFile })
+        })
         const results = yield* Effect.promise(() =>
           Promise.all(racers.map((process) => process.waitForMessage((m) => m.type === "raced", 20_000))),
         )
@@ -263,7 +268,8 @@ describe("FileDedupeStore across processes", () => {
         // Not a foregone conclusion: more than one process won keys, so they really raced.
         assert.isAtLeast(runsPerProcess.size, 2, `winners: ${JSON.stringify([...runsPerProcess])}`)
       }),
-    30_000,
+    // Starting three processes on a loaded 2-core machine can take most of a minute.
+    120_000,
   )
 
   it.live(
@@ -272,7 +278,7 @@ describe("FileDedupeStore across processes", () => {
       Effect.gen(function* () {
         const directory = freshDirectory()
         const store = FileDedupeStore.makeUnsafe({ directory, pollInterval: 5 })
-        const owner = yield* Effect.promise(() => Harness.start(racer, { args: [directory] }))
+        const owner = yield* Effect.promise(() => Harness.start(racer, { args: [directory], readyTimeoutMs: 60_000 }))
         const ask = (message: Harness.FixtureMessage, type: string) =>
           Effect.promise(() => {
             const before = owner.messages.length
