@@ -322,6 +322,6 @@ describe("FileDedupeStore across processes", () => {
         const later = store.begin("c", "same-payload")
         assert.strictEqual(later._tag, "Done")
       }),
-    30_000,
+    120_000,
   )
 })
