@@ -189,15 +189,23 @@ const threadCpu = (pid: number | undefined): ThreadCpu => {
 }
 const total = (cpu: ThreadCpu): number => cpu.main + cpu.zmqIo + cpu.other
 
-/** CPU time used so far on the whole machine (all CPUs, every process), in µs, from /proc/stat. */
-const machineBusyUs = (): number => {
+/**
+ * CPU time so far on the whole machine (all CPUs, every process), in µs, from /proc/stat. `busy` counts tasks:
+ * user, nice, system and steal (the hypervisor running someone else). Interrupt and softirq time are left out:
+ * the kernel processes the roles' own loopback packets there (about 8 % of a CPU at 50k calls/s), charged to no
+ * thread. `idle` is idle plus iowait.
+ */
+const machineCpuUs = (): { readonly busy: number; readonly idle: number } => {
   try {
-    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
-    const busy = fields.slice(0, 8).reduce((sum, ticks, i) => (i === 3 || i === 4 ? sum : sum + ticks), 0)
-    return busy * ticksToUs
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, , , steal = 0] = readFileSync("/proc/stat", "utf8")
+      .split("\n")[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number)
+    return { busy: (user + nice + system + steal) * ticksToUs, idle: (idle + iowait) * ticksToUs }
   } catch {
-    return 0
+    return { busy: 0, idle: 0 }
   }
 }
 
@@ -232,6 +240,11 @@ interface RoundResult {
    * processes), in % of one CPU. Above a few %, the round was not measured on a quiet machine.
    */
   readonly foreignCpuPercent: number
+  /**
+   * Idle CPU time of the machine during the round, in % of one CPU (200 % = both CPUs of a 2-CPU machine idle).
+   * With both roles pinned to their own CPU, idle time means a role was waiting for the other.
+   */
+  readonly idleCpuPercent: number
 }
 
 interface Result extends Scenario {
@@ -247,6 +260,8 @@ interface Result extends Scenario {
   readonly clientThreadsUsPerCall: ThreadCpu
   readonly serverPayloadsPerMessage: number | undefined
   readonly clientPayloadsPerMessage: number | undefined
+  /** Median `idleCpuPercent` of the rounds. */
+  readonly idleCpuPercent: number | undefined
   /** The largest `foreignCpuPercent` of the rounds kept. */
   readonly foreignCpuPercent: number
   /** Rounds measured again because other processes used CPU during them (`--noisy-retries`). */
@@ -299,11 +314,11 @@ const measure = async (system: System, scenario: Scenario): Promise<Result> => {
       Extract<RoleReport, { type: "mark" }>,
       ThreadCpu,
       ThreadCpu,
-      number,
+      { readonly busy: number; readonly idle: number },
     ]
     const marks = async (): Promise<Marks> => {
       const [c, s] = await Promise.all([client!.mark(), server.mark()])
-      return [c, s, threadCpu(client!.child.pid), threadCpu(server.child.pid), machineBusyUs()]
+      return [c, s, threadCpu(client!.child.pid), threadCpu(server.child.pid), machineCpuUs()]
     }
     let lastMarks = await marks()
     const results: Array<RoundResult> = []
@@ -312,12 +327,15 @@ const measure = async (system: System, scenario: Scenario): Promise<Result> => {
       await sleep(seconds * 1000)
       const previous = lastMarks
       lastMarks = await marks()
-      const [clientMark, serverMark, clientThreads, serverThreads, machineBusy] = lastMarks
+      const [clientMark, serverMark, clientThreads, serverThreads, machine] = lastMarks
       const rolesUs = total(minus(clientThreads, previous[2])) + total(minus(serverThreads, previous[3]))
       const sample = clientMark.sample
       const name = `${system} ${scenarioName(scenario)}`
       if (sample === undefined || sample.calls === 0) throw new Error(`${name}: no call completed`)
-      const foreignCpuPercent = Math.max(0, (100 * (machineBusy - previous[4] - rolesUs)) / (sample.elapsedMs * 1000))
+      const foreignCpuPercent = Math.max(
+        0,
+        (100 * (machine.busy - previous[4].busy - rolesUs)) / (sample.elapsedMs * 1000),
+      )
       if (foreignCpuPercent > NOISY_PERCENT && retriesLeft > 0) {
         // Another process took CPU during this round: measure it again rather than report its noise.
         retriesLeft--
@@ -336,6 +354,7 @@ const measure = async (system: System, scenario: Scenario): Promise<Result> => {
         serverPayloadsPerMessage: payloadsPerMessage(serverMark.counters, previous[1].counters),
         clientPayloadsPerMessage: payloadsPerMessage(clientMark.counters, previous[0].counters),
         foreignCpuPercent,
+        idleCpuPercent: (100 * (machine.idle - previous[4].idle)) / (sample.elapsedMs * 1000),
       })
     }
     return {
@@ -352,6 +371,7 @@ const measure = async (system: System, scenario: Scenario): Promise<Result> => {
       clientThreadsUsPerCall: medianCpu(results.map((r) => r.clientThreadsUsPerCall)),
       serverPayloadsPerMessage: median(results.map((r) => r.serverPayloadsPerMessage)),
       clientPayloadsPerMessage: median(results.map((r) => r.clientPayloadsPerMessage)),
+      idleCpuPercent: median(results.map((r) => r.idleCpuPercent)),
       foreignCpuPercent: Math.max(...results.map((r) => r.foreignCpuPercent)),
       roundsDiscarded: noisyRetries - retriesLeft,
       serverMaxRssMiB: lastMarks[1].maxRssKiB / 1024,
@@ -556,15 +576,18 @@ const main = async (): Promise<void> => {
     )}`,
   )
   console.log(
-    `\nCPU µs per call by thread (JS main / ZeroMQ I/O / other), from /proc at 10 ms resolution:\n${table(
-      ["system", "scenario", "server", "client"],
-      results.map((r) => [
-        r.system,
-        scenarioName(r),
-        formatThreads(r.serverThreadsUsPerCall),
-        formatThreads(r.clientThreadsUsPerCall),
-      ]),
-    )}`,
+    "\nCPU µs per call by thread (JS main / ZeroMQ I/O / other), from /proc at 10 ms resolution, and the idle CPU " +
+      "of the machine (% of one CPU; each role has its own CPU, so idle time is a role waiting for the other):\n" +
+      table(
+        ["system", "scenario", "server", "client", "idle CPU %"],
+        results.map((r) => [
+          r.system,
+          scenarioName(r),
+          formatThreads(r.serverThreadsUsPerCall),
+          formatThreads(r.clientThreadsUsPerCall),
+          r.idleCpuPercent === undefined ? "-" : r.idleCpuPercent.toFixed(0),
+        ]),
+      ),
   )
   const batched = results.filter((r) => r.serverPayloadsPerMessage !== undefined)
   if (batched.length > 0) {
