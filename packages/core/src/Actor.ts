@@ -33,7 +33,7 @@ import type { CallContext } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
 import * as Cell from "./internal/cell.ts"
 import * as Node from "./Node.ts"
-import { RpcError } from "./RpcError.ts"
+import { type RemoteDefect, RpcError } from "./RpcError.ts"
 
 // ---- models --------------------------------------------------------------------------------------------------
 
@@ -78,7 +78,7 @@ export interface ActorContext<S, C extends Contract.Contract> extends LifecycleC
  */
 export type Handler<M, S, C extends Contract.Contract, R> =
   M extends Contract.Unary<infer P, infer A, infer E>
-    ? (payload: P, context: ActorContext<S, C>) => Effect.Effect<A, E | RpcError, R>
+    ? (payload: P, context: ActorContext<S, C>) => Effect.Effect<A, E | RpcError | RemoteDefect, R>
     : never
 
 /**
@@ -160,6 +160,13 @@ export interface BehaviorOptions<C extends Contract.Contract, S, H, E, R1, R2> {
 export interface SpawnOptions<S> {
   /** The state to start from instead of the behaviour's `initialState`. */
   readonly initialState?: S | undefined
+  /**
+   * What a defect in a handler does to the actor. `"resume"` (default): the caller gets `internal`, the actor
+   * keeps its previous state and goes on. `"stop"`: the caller gets `internal` and the actor stops (crashes):
+   * waiting asks fail `not_found`, `onStop` runs, and `awaitStop` reports the defect; supervisors use it to
+   * restart the actor from a clean state (see `ChildSpec.actor`).
+   */
+  readonly onDefect?: "resume" | "stop" | undefined
 }
 
 /**
@@ -307,6 +314,7 @@ export const spawnOn = <C extends Contract.Contract, S, R, E>(
           context as Context.Context<never>,
           state,
         )
+        if (options?.onDefect === "stop") Cell.watchOf(cell).crashOnDefect = true
         // onStart holds the turn from the moment the actor is reachable, so early messages wait for it.
         if (behavior.onStart !== undefined) cell.busy = true
         Cell.register(cell)
@@ -357,6 +365,22 @@ export const stop = (ref: ActorRef.ActorRef): Effect.Effect<void> =>
     // Refuse new messages before the scope's finalizer runs, so a concurrent `stop` waits instead of returning.
     Cell.beginStop(cell)
     return Scope.close(cell.scope, Exit.void)
+  })
+
+/**
+ * Waits until an actor spawned in this process has stopped, and tells how: a success after `stop` or the close
+ * of its scope, a failure with the defect that crashed it (`onDefect: "stop"`). Returns at once for an actor
+ * already stopped. Dies for a ref this process did not spawn.
+ *
+ * @since 0.1.0
+ */
+export const awaitStop = (ref: ActorRef.ActorRef): Effect.Effect<Exit.Exit<void>> =>
+  Effect.suspend(() => {
+    const cell = Cell.cellOf(ref)
+    if (cell === undefined) {
+      return Effect.die(new Error(`Actor.awaitStop: ${ActorRef.address(ref)} was not spawned by this process`))
+    }
+    return Cell.awaitExit(cell)
   })
 
 /**

@@ -153,7 +153,9 @@ export const unary = <P, S = void, E = never>(
     readonly success?: WireSchema<S>
     readonly error?: WireSchema<E>
   } & MethodDeclarations,
-): Unary<P, S, E> => ({
+  // NoInfer: inside `make(...)` the contextual type `Method` would otherwise infer an omitted success or error
+  // as `unknown` instead of the declared defaults.
+): Unary<P, NoInfer<S>, NoInfer<E>> => ({
   _tag: "Unary",
   payload: schemaCodec(spec.payload),
   success: schemaCodec((spec.success ?? Schema.Void) as WireSchema<S>),
@@ -174,7 +176,7 @@ export const serverStream = <P, A, E = never>(
     readonly element: WireSchema<A>
     readonly error?: WireSchema<E>
   } & MethodDeclarations,
-): ServerStream<P, A, E> => ({
+): ServerStream<P, A, NoInfer<E>> => ({
   _tag: "ServerStream",
   payload: schemaCodec(spec.payload),
   element: schemaCodec(spec.element),

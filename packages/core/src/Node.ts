@@ -81,16 +81,17 @@ export type Handlers<C extends Contract.Contract, R = never> = {
 }
 
 /**
- * The handler of one method. A unary handler returns an Effect (failing with the contract's error type or an
- * `RpcError`) or a Promise; a streaming handler returns a Stream.
+ * The handler of one method. A unary handler returns an Effect (failing with the contract's error type, an
+ * `RpcError`, or the `RemoteDefect` of a call it made, which its caller gets as `internal`) or a Promise; a
+ * streaming handler returns a Stream.
  *
  * @since 0.1.0
  */
 export type Handler<M, R> =
   M extends Contract.Unary<infer P, infer S, infer E>
-    ? (payload: P, context: CallContext) => Effect.Effect<S, E | RpcError, R> | Promise<S>
+    ? (payload: P, context: CallContext) => Effect.Effect<S, E | RpcError | RemoteDefect, R> | Promise<S>
     : M extends Contract.ServerStream<infer P, infer A, infer E>
-      ? (payload: P, context: CallContext) => Stream.Stream<A, E | RpcError, R>
+      ? (payload: P, context: CallContext) => Stream.Stream<A, E | RpcError | RemoteDefect, R>
       : never
 
 /**

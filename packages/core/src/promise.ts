@@ -24,9 +24,10 @@
  * @since 0.1.0
  */
 import type { TransportOptions } from "@zactor/transport"
-import { Cause, Effect, Exit, ManagedRuntime, Pull, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, ManagedRuntime, Pull, Scope, Stream } from "effect"
 import type { CallContext, CallOptions, Target } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
+import type { Discovery } from "./Discovery.ts"
 import type { NodeMetrics } from "./internal/nodeMetrics.ts"
 import * as Node from "./Node.ts"
 import type * as NodeOptions from "./NodeOptions.ts"
@@ -136,6 +137,11 @@ export interface PromiseServing extends AsyncDisposable {
 export type StartOptions = NodeOptions.NodeOptions & {
   /** Options of the ZeroMQ transport under the node. */
   readonly transport?: TransportOptions.TransportOptions | undefined
+  /**
+   * A registry to join (a layer from `@zactor/discovery`, e.g. `Discovery.layerBeacon({ cluster })`): the node
+   * registers itself and calls services by name with no endpoint configured. Default none.
+   */
+  readonly discovery?: Layer.Layer<Discovery, unknown> | undefined
 }
 
 /**
@@ -372,4 +378,10 @@ export const fromRuntime = async <ER>(runtime: ManagedRuntime.ManagedRuntime<Nod
  * @since 0.1.0
  */
 export const start = (options: StartOptions = {}): Promise<PromiseNode> =>
-  fromRuntime(ManagedRuntime.make(Node.layerZmq(options)))
+  fromRuntime(
+    ManagedRuntime.make(
+      options.discovery === undefined
+        ? Node.layerZmq(options)
+        : Node.layerZmq(options).pipe(Layer.provide(options.discovery)),
+    ),
+  )

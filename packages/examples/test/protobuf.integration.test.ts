@@ -25,6 +25,7 @@ describe("the protobuf example", () => {
       })
       expect((await readdir(join(work, "src", "gen"))).sort()).toEqual(["greeter_pb.ts", "greeter_zactor.ts", "zactor"])
       await cp(join(packageDir, "src", "protobuf"), join(work, "src", "protobuf"), { recursive: true })
+      await cp(join(packageDir, "src", "shared"), join(work, "src", "shared"), { recursive: true })
       await writeFile(
         join(work, "tsconfig.json"),
         JSON.stringify({
