@@ -22,7 +22,7 @@ import { Discovery } from "@zactor/core"
 import { Effect, Layer, type Scope } from "effect"
 import * as BeaconOptions from "./BeaconOptions.ts"
 import * as Packet from "./internal/beaconPacket.ts"
-import { Membership } from "./internal/membership.ts"
+import { checkedRegistration, Membership, queriesOf } from "./internal/membership.ts"
 import { isValidRecord, localAddresses, reachableFrom, withHost } from "./internal/records.ts"
 
 /**
@@ -324,20 +324,9 @@ export const make = (
             Effect.sync(() => engine.add(record)),
             (own) => Effect.promise(() => engine.remove(own)),
           )
-          const registration: Discovery.Registration = {
-            update: (next) =>
-              Effect.suspend(() => {
-                // The id is the registration's identity: a record for another id is refused as invalid.
-                const invalid = next.nodeId === record.nodeId ? check(next) : check({ ...next, nodeId: "" })
-                return invalid === undefined ? Effect.sync(() => engine.update(own, next)) : Effect.fail(invalid)
-              }),
-          }
-          return registration
+          return checkedRegistration(record.nodeId, check, (next) => Effect.sync(() => engine.update(own, next)))
         }),
-      members: Effect.sync(() => membership.list()),
-      resolve: (service) => Effect.sync(() => membership.resolve(service)),
-      watch: membership.watch,
-      stats: () => membership.stats(),
+      ...queriesOf(membership),
     }
     return shape
   })

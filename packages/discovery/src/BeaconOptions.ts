@@ -7,6 +7,7 @@
 import { isIPv4 } from "node:net"
 import { Discovery } from "@zactor/core"
 import { Config, Duration, Effect, Option } from "effect"
+import { envReader } from "./internal/envReader.ts"
 
 /**
  * Options of the beacon.
@@ -164,14 +165,7 @@ export const resolve = (options: BeaconOptions = {}): Effect.Effect<ResolvedBeac
  */
 export const fromEnv = (base: BeaconOptions = {}): Effect.Effect<BeaconOptions, Discovery.DiscoveryError> =>
   Effect.gen(function* () {
-    const read = <A>(config: Config.Config<A>) =>
-      Config.option(config).pipe(
-        Effect.map(Option.getOrUndefined),
-        Effect.mapError(
-          (error) =>
-            new Discovery.DiscoveryError({ reason: "InvalidOptions", message: `beacon environment: ${String(error)}` }),
-        ),
-      )
+    const read = envReader("beacon")
     const pick = <A>(value: A | undefined, fallback: A | undefined): A | undefined => value ?? fallback
     return {
       cluster: pick(yield* read(Config.String("ZACTOR_BEACON_CLUSTER")), base.cluster),

@@ -18,7 +18,7 @@ import * as EtcdOptions from "./EtcdOptions.ts"
 import { EtcdKeeper } from "./internal/etcdKeeper.ts"
 import { EtcdMirror } from "./internal/etcdMirror.ts"
 import { encodeValue, MAX_VALUE_BYTES } from "./internal/etcdValue.ts"
-import { Membership } from "./internal/membership.ts"
+import { checkedRegistration, Membership, queriesOf } from "./internal/membership.ts"
 import { isValidRecord, withHost } from "./internal/records.ts"
 
 /**
@@ -142,21 +142,11 @@ export const make = (
                 return keeper.stop()
               }),
           )
-          const registration: Discovery.Registration = {
-            update: (next) =>
-              Effect.suspend(() => {
-                const invalid = next.nodeId === record.nodeId ? check(next) : check({ ...next, nodeId: "" })
-                return invalid === undefined
-                  ? Effect.promise(() => keeper.update(published(next)))
-                  : Effect.fail(invalid)
-              }),
-          }
-          return registration
+          return checkedRegistration(record.nodeId, check, (next) =>
+            Effect.promise(() => keeper.update(published(next))),
+          )
         }),
-      members: Effect.sync(() => membership.list()),
-      resolve: (service) => Effect.sync(() => membership.resolve(service)),
-      watch: membership.watch,
-      stats: () => membership.stats(),
+      ...queriesOf(membership),
     }
     return shape
   })

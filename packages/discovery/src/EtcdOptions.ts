@@ -6,6 +6,7 @@
  */
 import { Discovery } from "@zactor/core"
 import { Config, Duration, Effect, Option } from "effect"
+import { envReader } from "./internal/envReader.ts"
 
 /**
  * Options of the etcd backend.
@@ -118,14 +119,7 @@ export const resolve = (options: EtcdOptions = {}): Effect.Effect<ResolvedEtcdOp
  */
 export const fromEnv = (base: EtcdOptions = {}): Effect.Effect<EtcdOptions, Discovery.DiscoveryError> =>
   Effect.gen(function* () {
-    const read = <A>(config: Config.Config<A>) =>
-      Config.option(config).pipe(
-        Effect.map(Option.getOrUndefined),
-        Effect.mapError(
-          (error) =>
-            new Discovery.DiscoveryError({ reason: "InvalidOptions", message: `etcd environment: ${String(error)}` }),
-        ),
-      )
+    const read = envReader("etcd")
     const endpoints = yield* read(Config.String("ZACTOR_ETCD_ENDPOINTS"))
     const username = yield* read(Config.String("ZACTOR_ETCD_USERNAME"))
     const password = yield* read(Config.String("ZACTOR_ETCD_PASSWORD"))

@@ -8,7 +8,7 @@
  */
 import { Discovery, Envelope } from "@zactor/core"
 import { Config, Effect, Layer, Option } from "effect"
-import { Membership } from "./internal/membership.ts"
+import { Membership, queriesOf } from "./internal/membership.ts"
 import { isValidRecord } from "./internal/records.ts"
 
 /**
@@ -99,10 +99,7 @@ export const make = (
           )
           return { update: (next) => Effect.sync(() => void membership.upsert(next)) }
         }),
-      members: Effect.sync(() => membership.list()),
-      resolve: (service) => Effect.sync(() => membership.resolve(service)),
-      watch: membership.watch,
-      stats: () => membership.stats(),
+      ...queriesOf(membership),
     }
     return shape
   })

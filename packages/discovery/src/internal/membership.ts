@@ -91,3 +91,29 @@ export class Membership {
     for (const listener of this.listeners) listener(event)
   }
 }
+
+/** The read side of a backend (`members`, `resolve`, `watch`, `stats`), answered from its membership. */
+export const queriesOf = (
+  membership: Membership,
+): Pick<Discovery.DiscoveryShape, "members" | "resolve" | "watch" | "stats"> => ({
+  members: Effect.sync(() => membership.list()),
+  resolve: (service) => Effect.sync(() => membership.resolve(service)),
+  watch: membership.watch,
+  stats: () => membership.stats(),
+})
+
+/**
+ * A registration whose updates are checked before `publish` runs. The node id is the registration's identity:
+ * a record for another id is refused as invalid.
+ */
+export const checkedRegistration = (
+  nodeId: string,
+  check: (record: MemberRecord) => Discovery.DiscoveryError | undefined,
+  publish: (record: MemberRecord) => Effect.Effect<void>,
+): Discovery.Registration => ({
+  update: (next) =>
+    Effect.suspend(() => {
+      const invalid = next.nodeId === nodeId ? check(next) : check({ ...next, nodeId: "" })
+      return invalid === undefined ? publish(next) : Effect.fail(invalid)
+    }),
+})
