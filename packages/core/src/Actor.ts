@@ -17,8 +17,10 @@
  * are served through one `Node.serveFamily("@")` registration; they are reached by ref (which names the node's
  * endpoints) and are not announced in HELLO.
  *
- * Failure policy, until supervision arrives: a typed failure fails that ask and the actor goes on; a defect
- * fails that ask with `internal`, the actor keeps its previous state and goes on (counted in `stats`).
+ * Failure policy: a typed failure fails that ask and the actor goes on; a defect fails that ask with
+ * `internal`, and the actor either keeps its previous state and goes on (counted in `stats`, the default) or,
+ * spawned with `onDefect: "stop"` (as supervisors do, `ChildSpec.actor`), crashes so that its supervisor
+ * restarts it from a clean state.
  *
  * This module owns behaviours, spawning, the mailbox discipline and the actor lifecycle (`onStart`, `onStop`,
  * `stop`). It does not own routing, correlation, deadlines or the wire (`Node.ts`), the ref and its codec

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Duration } from "effect"
+import { Context, type Duration } from "effect"
 import type { Delivery } from "./DeliveryPolicy.ts"
 import type { Headers } from "./Envelope.ts"
 
@@ -38,7 +38,24 @@ export interface CallContext {
   readonly deadline: number
   /** Per-call headers (idempotency key `ik`, attempt `at`, trace context `tp`/`ts`, application metadata). */
   readonly headers: Headers
+  /** The correlation id of the call on its connection: with `caller.peerId` it names the call. */
+  readonly callId: number
+  /**
+   * The W3C traceparent of the call: the caller's (header `tp`), or a new trace when it sent none (generated
+   * on first read). Calls the handler makes continue this trace (see `TraceContext`).
+   */
+  readonly traceparent: string
 }
+
+/**
+ * The call the current fiber serves, set by the node for every handler it runs (and inherited by the fibers
+ * the handler forks): outgoing calls read it to continue the trace, the node's logger to bind the call id.
+ *
+ * @since 0.1.0
+ */
+export const CurrentCall = Context.Reference<CallContext | undefined>("@zactor/core/CallContext/CurrentCall", {
+  defaultValue: () => undefined,
+})
 
 /**
  * Per-call settings.
@@ -54,6 +71,12 @@ export interface CallOptions {
   readonly idempotencyKey?: string | undefined
   /** Application metadata sent with the call. */
   readonly headers?: { readonly [key: string]: string } | undefined
+  /**
+   * The W3C traceparent this call continues (it is sent with a new span id). Default: the trace of the call
+   * the current fiber serves, if any (Effect handlers continue their trace on their own; Promise handlers pass
+   * `context.traceparent`).
+   */
+  readonly traceparent?: string | undefined
   /**
    * Server streams: how many elements the callee may send ahead of consumption (flow control). More is
    * faster for fast consumers, less bounds memory for slow ones. Default 64.

@@ -8,6 +8,7 @@
  */
 import { Duration, Result, Schema, SchemaIssue } from "effect"
 import type { Delivery } from "./DeliveryPolicy.ts"
+import * as SchemaWire from "./internal/schemaWire.ts"
 
 /**
  * Why a value did not fit a codec: a message and the path of the offending field.
@@ -30,6 +31,8 @@ export interface BodyCodec<A> {
   encode(value: A): Result.Result<unknown, CodecIssue>
   /** Decodes and validates a wire value. */
   decode(wire: unknown): Result.Result<A, CodecIssue>
+  /** The Effect Schema the codec was made from, when it was one: the admin service describes it as JSON Schema. */
+  readonly schema?: Schema.Top | undefined
 }
 
 /**
@@ -124,17 +127,37 @@ const toCodecIssue = (error: Schema.SchemaError): CodecIssue => {
 
 /**
  * A codec from an Effect Schema. The wire form is the schema's JSON-safe encoding (`Schema.toCodecJson`), so
- * any msgpack implementation in any language can produce and read it.
+ * any msgpack implementation in any language can produce and read it, except for bytes: `Schema.Uint8Array`
+ * travels as msgpack bin rather than base64 (see docs/PROTOCOL.md). Plain shapes (structs, tuples and arrays of
+ * finite numbers, strings, booleans, literals) are checked by a fast path compiled once; any other value, or
+ * one that fails it, goes through the full Schema codec, which names the offending field.
  *
  * @since 0.1.0
  */
 export const schemaCodec = <A>(schema: WireSchema<A>): BodyCodec<A> => {
-  const codec = Schema.toCodecJson(schema)
+  const codec = Schema.toCodecJson(SchemaWire.wireSchema(schema))
   const encode = Schema.encodeResult(codec)
   const decode = Schema.decodeUnknownResult(codec)
+  const slowEncode = (value: A) => Result.mapError(encode(value), toCodecIssue)
+  const slowDecode = (wire: unknown) => Result.mapError(decode(wire), toCodecIssue)
+  const fastEncode = SchemaWire.fastCodec(schema.ast, "encode")
+  const fastDecode = SchemaWire.fastCodec(schema.ast, "decode")
   return {
-    encode: (value) => Result.mapError(encode(value), toCodecIssue),
-    decode: (wire) => Result.mapError(decode(wire), toCodecIssue),
+    encode:
+      fastEncode === undefined
+        ? slowEncode
+        : (value) => {
+            const wire = fastEncode(value)
+            return wire === SchemaWire.MISS ? slowEncode(value) : Result.succeed(wire)
+          },
+    decode:
+      fastDecode === undefined
+        ? slowDecode
+        : (wire) => {
+            const value = fastDecode(wire)
+            return value === SchemaWire.MISS ? slowDecode(wire) : Result.succeed(value as A)
+          },
+    schema,
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import * as Crypto from "node:crypto"
 import { Packr } from "msgpackr"
+import * as MsgpackRead from "./internal/msgpackRead.ts"
 
 /** The protocol version this implementation speaks. @since 0.1.0 */
 export const PROTOCOL_VERSION = 1
@@ -63,6 +64,16 @@ export interface NodeInfo {
   readonly endpoints: ReadonlyArray<string>
   /** Application metadata. */
   readonly meta: { readonly [key: string]: string }
+  /**
+   * Optional: its heartbeat settings (docs/LIVENESS.md). The larger timeout of the two ends applies on a link;
+   * settings that would make the node flap are refused. Absent (or nil) from implementations without liveness.
+   */
+  readonly heartbeat?:
+    | { readonly intervalMs: number; readonly timeoutMs: number; readonly udpPort?: number | undefined }
+    | null
+    | undefined
+  /** Optional: a random id of this process, new at every start: tells a restart from a reconnection. */
+  readonly incarnation?: string | null | undefined
 }
 
 /** HELLO: a connecting node introduces itself. @since 0.1.0 */
@@ -100,10 +111,25 @@ export type End = readonly [version: number, kind: 8, id: number]
 export type Credit = readonly [version: number, kind: 9, id: number, n: number]
 /** ACK: the callee has received the request (at-least-once delivery). @since 0.1.0 */
 export type Ack = readonly [version: number, kind: 10, id: number]
-/** PING: app-level liveness probe carrying the sender's load. @since 0.1.0 */
-export type Ping = readonly [version: number, kind: 11, seq: number, load: { readonly [key: string]: number }]
-/** PONG: the answer to PING. @since 0.1.0 */
-export type Pong = readonly [version: number, kind: 12, seq: number, load: { readonly [key: string]: number }]
+/**
+ * PING: app-level liveness probe carrying the sender's load and, optionally, actor addresses whose presence the
+ * sender wants to know (death watches). @since 0.1.0
+ */
+export type Ping = readonly [
+  version: number,
+  kind: 11,
+  seq: number,
+  load: { readonly [key: string]: number },
+  watch?: ReadonlyArray<string> | null,
+]
+/** PONG: the answer to PING, with the asked addresses the node does not serve. @since 0.1.0 */
+export type Pong = readonly [
+  version: number,
+  kind: 12,
+  seq: number,
+  load: { readonly [key: string]: number },
+  missing?: ReadonlyArray<string> | null,
+]
 
 /**
  * Any envelope.
@@ -149,6 +175,46 @@ const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTyp
  */
 export const encode = (envelope: Envelope): Uint8Array => packr.pack(envelope)
 
+// The two envelopes of every call reuse one array each: packing is synchronous and copies what it reads.
+const requestScratch: Array<unknown> = [PROTOCOL_VERSION, Kind.Request, 0, "", null, 0, null]
+const replyScratch: Array<unknown> = [PROTOCOL_VERSION, Kind.Reply, 0, null]
+
+/**
+ * Encodes a REQUEST: the same bytes as `encode`, without building the envelope (the per-call path).
+ *
+ * @since 0.1.0
+ */
+export const encodeRequest = (
+  id: number,
+  target: string,
+  body: unknown,
+  timeoutMs: number,
+  headers: Headers | null,
+): Uint8Array => {
+  requestScratch[2] = id
+  requestScratch[3] = target
+  requestScratch[4] = body
+  requestScratch[5] = timeoutMs
+  requestScratch[6] = headers
+  const bytes = packr.pack(requestScratch)
+  requestScratch[4] = null
+  requestScratch[6] = null
+  return bytes
+}
+
+/**
+ * Encodes a REPLY: the same bytes as `encode`, without building the envelope (the per-call path).
+ *
+ * @since 0.1.0
+ */
+export const encodeReply = (id: number, body: unknown): Uint8Array => {
+  replyScratch[2] = id
+  replyScratch[3] = body
+  const bytes = packr.pack(replyScratch)
+  replyScratch[3] = null
+  return bytes
+}
+
 const isUint = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0
 const isString = (u: unknown): u is string => typeof u === "string"
 const isMap = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -168,7 +234,12 @@ const isNodeInfo = (u: unknown): u is NodeInfo =>
   isStringArray(u.services) &&
   isStringArray(u.actors) &&
   isStringArray(u.endpoints) &&
-  isMap(u.meta)
+  isMap(u.meta) &&
+  (u.heartbeat === undefined ||
+    u.heartbeat === null ||
+    (isMap(u.heartbeat) && typeof u.heartbeat.intervalMs === "number" && typeof u.heartbeat.timeoutMs === "number")) &&
+  (u.incarnation === undefined || u.incarnation === null || isString(u.incarnation))
+const isOptionalStringArray = (u: unknown): boolean => u === undefined || u === null || isStringArray(u)
 const isLoad = (u: unknown): boolean => isMap(u) && Object.values(u).every((v) => typeof v === "number")
 
 /** Minimum length and a field check per kind, indexed by kind number. */
@@ -184,8 +255,8 @@ const shapes: ReadonlyArray<readonly [length: number, check: (e: ReadonlyArray<u
   [3, (e) => isUint(e[2])],
   [4, (e) => isUint(e[2]) && isUint(e[3])],
   [3, (e) => isUint(e[2])],
-  [4, (e) => isUint(e[2]) && isLoad(e[3])],
-  [4, (e) => isUint(e[2]) && isLoad(e[3])],
+  [4, (e) => isUint(e[2]) && isLoad(e[3]) && isOptionalStringArray(e[4])],
+  [4, (e) => isUint(e[2]) && isLoad(e[3]) && isOptionalStringArray(e[4])],
 ]
 
 const malformed = (
@@ -203,7 +274,9 @@ const malformed = (
 export const decode = (bytes: Uint8Array): Envelope | Malformed => {
   let value: unknown
   try {
-    value = packr.unpack(bytes)
+    value = MsgpackRead.read(bytes)
+    // Extension types and other rarities: msgpackr reads them (and the results agree on everything else).
+    if (value === MsgpackRead.UNSUPPORTED) value = packr.unpack(bytes)
   } catch (error) {
     return malformed("NotMsgpack", `not msgpack: ${error instanceof Error ? error.message : String(error)}`)
   }

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 
-import { randomUUID } from "node:crypto"
+import { randomBytes, randomUUID } from "node:crypto"
 import {
   type Peer,
   type Received,
@@ -20,8 +20,9 @@ import {
   type TransportShape,
   ZmqTransport,
 } from "@zactor/transport"
-import { Context, Duration, Effect, Layer, Option, PubSub, type Scope, Stream } from "effect"
-import type { CallContext, CallOptions, Target } from "./CallContext.ts"
+import { Cause, Context, Duration, Effect, type Fiber, Layer, Option, PubSub, type Scope, Stream } from "effect"
+import * as Admin from "./Admin.ts"
+import { type CallContext, type CallOptions, CurrentCall, type Target } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
 import type { DeadLetter } from "./DeadLetter.ts"
 import * as DedupeStore from "./DedupeStore.ts"
@@ -31,9 +32,20 @@ import * as Interceptor from "./Interceptor.ts"
 import { retrying } from "./internal/delivery.ts"
 import * as DiscoveryLink from "./internal/discoveryLink.ts"
 import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
+import * as LivenessMonitor from "./internal/liveness.ts"
+import * as MetricsSnapshot from "./internal/metricsSnapshot.ts"
 import * as NodeMetrics from "./internal/nodeMetrics.ts"
 import * as Remotes from "./internal/remotes.ts"
+import { TargetGuard } from "./internal/targetGuard.ts"
+import { withTrace } from "./internal/trace.ts"
+import * as Liveness from "./Liveness.ts"
+import * as Log from "./Log.ts"
+import type * as Metrics from "./Metrics.ts"
 import * as NodeOptions from "./NodeOptions.ts"
+import * as Prometheus from "./Prometheus.ts"
+import * as TraceContext from "./TraceContext.ts"
+import * as Topics from "./Topics.ts"
+import * as Routing from "./Routing.ts"
 import { isCode, type RemoteDefect, RpcError } from "./RpcError.ts"
 
 /**
@@ -48,6 +60,8 @@ export interface RemoteNode {
   readonly info: Envelope.NodeInfo | undefined
   /** Calls sent to it that wait for an outcome. */
   readonly outstanding: number
+  /** Whether it answers: state, silence, round trip, reported load, circuit (docs/LIVENESS.md). */
+  readonly liveness: Liveness.PeerStatus
 }
 
 /**
@@ -171,8 +185,37 @@ export interface NodeShape {
   ) => Effect.Effect<RemoteNode, RpcError>
   /** The nodes this node has connected to. */
   readonly remotes: () => ReadonlyArray<RemoteNode>
+  /**
+   * Health check: sends a PING to a node (connecting to an endpoint if needed) and waits for its PONG, which the
+   * node's receive loop answers (so it proves the process and its event loop work, not only an open port).
+   * Succeeds with the round trip and the load the node reported; fails `deadline_exceeded` after `timeout`
+   * (default 1 s) and `unavailable` when not connected.
+   */
+  readonly ping: (
+    target: Liveness.PingTarget,
+    options?: { readonly timeout?: Duration.Input | undefined },
+  ) => Effect.Effect<Liveness.PingResult, RpcError>
+  /**
+   * Death watch: completes once, when the node (by id or endpoint) or the actor (by ref) dies or becomes
+   * unreachable, with why (`Liveness.DeathNotice`); at once if it is already dead or unknown. Interrupt it to stop
+   * watching. Fails `invalid_argument` for a ref without endpoints, `unavailable` if the node closes first.
+   */
+  readonly watch: (target: Liveness.WatchTarget) => Effect.Effect<Liveness.DeathNotice, RpcError>
+  /** Every liveness state change of the nodes this node connected to, as it happens. */
+  readonly peerChanges: Stream.Stream<Liveness.PeerChange>
+  /**
+   * Adds a load signal to what this node reports in PONGs (e.g. `mailbox`: messages waiting in actor mailboxes),
+   * until the scope closes. `read` runs on every PING: keep it cheap.
+   */
+  readonly addLoadSignal: (name: string, read: () => number) => Effect.Effect<void, never, Scope.Scope>
   /** A snapshot of this node's counters. */
   readonly metrics: () => NodeMetrics.NodeMetrics
+  /** All of this node's metrics now: counters, transport, gauges, latency histograms, failures by code. */
+  readonly metricsSnapshot: () => Metrics.Snapshot
+  /** The URL of the Prometheus endpoint, when `NodeOptions.metricsHttp` is set. */
+  readonly metricsUrl: () => string | undefined
+  /** This node's logger (pino), bound with its node id. */
+  readonly logger: Log.PinoLogger
   /** The transport under this node, for its events and counters. */
   readonly transport: TransportShape
   /** Messages this node gave up on (expired, unroutable, rejected, retries exhausted...), as they happen. */
@@ -184,6 +227,18 @@ export interface NodeShape {
    * state: where the registry and the connection disagree shows here (see `Discovery.MemberState`).
    */
   readonly members: () => ReadonlyArray<Discovery.MemberView>
+  /**
+   * Stops routing new calls to the connected node at `endpoint`, waits up to `drain` (default 0) for the calls
+   * in flight to it to finish, then drops the connection: calls still pending fail `unavailable` (retry-safe
+   * ones are retried elsewhere). Worker pools use it when a worker dies (no drain) or is retired (drained).
+   * Connecting to the endpoint again makes a new connection. A no-op for an endpoint not connected.
+   */
+  readonly disconnect: (
+    endpoint: string,
+    options?: { readonly drain?: Duration.Input | undefined },
+  ) => Effect.Effect<void>
+  /** Typed PUB/SUB topics on this node: publishers, subscriptions with gap detection (see `Topics`). */
+  readonly topics: Topics.TopicsShape
 }
 
 /**
@@ -199,6 +254,10 @@ interface InboundPeer {
 
 class NodeRuntime {
   readonly metrics = NodeMetrics.make()
+  readonly startedAt = Date.now()
+  /** The contracts served with `serve`, by address (for the admin service's `describe`). */
+  readonly contracts = new Map<string, Contract.Contract>()
+  readonly log: Log.PinoLogger
   readonly dispatcher: Dispatcher
   private readonly remotes = new Map<Peer.PeerId, Remotes.Remote>()
   private readonly remotesByEndpoint = new Map<string, Remotes.Remote>()
@@ -208,6 +267,12 @@ class NodeRuntime {
   readonly callEnv: Remotes.CallEnvironment
 
   readonly deadLetterHub: PubSub.PubSub<DeadLetter>
+  /** Failure detection of the nodes this one connected to (docs/LIVENESS.md). */
+  readonly liveness: LivenessMonitor.Monitor
+  /** New at every start: peers tell a restart of this node from a reconnection by it. */
+  readonly incarnation = randomBytes(9).toString("base64url")
+  /** Set by `make`: publishes a liveness change. */
+  onPeerChange: (change: Liveness.PeerChange) => void = () => undefined
 
   constructor(
     options: NodeOptions.ResolvedNodeOptions,
@@ -222,24 +287,57 @@ class NodeRuntime {
       this.deadLetter(letter),
     )
     this.callEnv = { transport, metrics: this.metrics, defaultTimeoutMs: options.defaultTimeoutMs }
+    this.liveness = new LivenessMonitor.Monitor(options.liveness, options.helloTimeoutMs, {
+      selfId: options.id,
+      metrics: this.metrics,
+      remotes: () => this.remotes.values(),
+      remoteFor: (endpoint, key) => this.remoteFor(endpoint, key),
+      inboundEndpoints: (nodeId) => {
+        for (const inbound of this.inbound.values()) if (inbound.info?.id === nodeId) return inbound.info.endpoints
+        return undefined
+      },
+      send: (peer, envelope) => this.send(peer, envelope),
+      serves: (address) => this.dispatcher.serves(address),
+      inflight: () => this.dispatcher.inflightCount,
+      publish: (change) => this.onPeerChange(change),
+    })
+    this.log = Log.make(options.log, { node: options.id })
+    this.dispatcher.onDefect = (context, cause) =>
+      this.log.error({ ...Log.callBindings(context), err: Cause.pretty(cause) }, "handler died with a defect")
+  }
+
+  /** All metrics now. */
+  snapshot(): Metrics.Snapshot {
+    return MetricsSnapshot.take({
+      id: this.options.id,
+      startedAt: this.startedAt,
+      metrics: this.metrics,
+      transport: this.transport.metrics(),
+      inflight: this.dispatcher.inflightCount,
+      remotes: this.remotes.values(),
+    })
   }
 
   /** Publishes and counts a message given up on. */
   deadLetter(letter: DeadLetter): void {
     this.metrics.deadLettered++
+    NodeMetrics.countBy(this.metrics.deadLetters, letter.reason)
+    if (this.log.isLevelEnabled("debug")) this.log.debug({ deadLetter: letter }, "dead letter")
     PubSub.publishUnsafe(this.deadLetterHub, letter)
   }
 
   info(): Envelope.NodeInfo {
     return {
       id: this.options.id,
-      services: this.dispatcher.served().filter((address) => !address.startsWith("@")),
+      services: this.dispatcher.served().filter((address) => !address.startsWith("@") && address !== Admin.ADDRESS),
       actors: this.dispatcher
         .served()
         .filter((address) => address.startsWith("@"))
         .map((a) => a.slice(1)),
       endpoints: this.transport.endpoints(),
       meta: this.options.meta,
+      heartbeat: this.liveness.announced(),
+      incarnation: this.incarnation,
     }
   }
 
@@ -282,6 +380,10 @@ class NodeRuntime {
         const again = this.remotesByEndpoint.get(endpoint)
         if (again !== undefined) return again
         const remote = new Remotes.Remote(peer, endpoint)
+        remote.guard = new TargetGuard(
+          { breaker: this.options.circuitBreaker, maxCallsPerTarget: this.options.maxCallsPerTarget },
+          this.metrics,
+        )
         this.remotes.set(peer.id, remote)
         this.remotesByEndpoint.set(endpoint, remote)
         // HELLO goes first on the connection; calls may follow at once, per-peer order keeps them behind it.
@@ -320,7 +422,12 @@ class NodeRuntime {
   }
 
   describe(remote: Remotes.Remote): RemoteNode {
-    return { endpoint: remote.endpoint, info: remote.info, outstanding: remote.outstanding }
+    return {
+      endpoint: remote.endpoint,
+      info: remote.info,
+      outstanding: remote.outstanding,
+      liveness: this.liveness.status(remote),
+    }
   }
 
   listRemotes(): Array<RemoteNode> {
@@ -332,6 +439,16 @@ class NodeRuntime {
     // Lazy: a call's effect may be built once and run later or many times; each run routes afresh (built
     // eagerly, forty calls created together all went to the instance that was least loaded at creation).
     return Effect.suspend(() => this.routeNow(address, target))
+  }
+
+  /**
+   * The remote for a call when one can be picked without waiting (an endpoint already connected, a live
+   * instance of the service), else `undefined` (then `route` connects or waits). The hot path of every call:
+   * whatever `routeNow` checks for a pick, this checks too.
+   */
+  routeSync(address: string, target: Target): Remotes.Remote | undefined {
+    if (target !== undefined && "endpoint" in target) return this.remotesByEndpoint.get(target.endpoint)
+    return this.pick(address, target)
   }
 
   private routeNow(address: string, target: Target): Effect.Effect<Remotes.Remote, RpcError> {
@@ -353,23 +470,66 @@ class NodeRuntime {
     )
   }
 
-  /** The connected, compatible remote for a call with the fewest calls outstanding. */
+  /**
+   * The connected, compatible remote for a call: never one declared dead; among several, `Routing.choose` (live
+   * before suspect, admissible before refusing, then the routing strategy).
+   */
   private pick(address: string, target: { readonly node: string } | undefined): Remotes.Remote | undefined {
-    let best: Remotes.Remote | undefined
+    let only: Remotes.Remote | undefined
+    let several: Array<Remotes.Remote> | undefined
     for (const remote of this.remotes.values()) {
       if (remote.info === undefined || remote.incompatible !== undefined || remote.down || remote.retired) continue
+      if (remote.liveness.state === "dead") continue
       if (target !== undefined ? remote.info.id !== target.node : !serves(remote.info, address)) continue
-      if (best === undefined || remote.outstanding < best.outstanding) best = remote
+      if (only === undefined) only = remote
+      else {
+        several ??= [only]
+        several.push(remote)
+      }
     }
-    return best
+    return several === undefined ? only : Routing.choose(several, this.options.routing)
+  }
+
+  /** Pings a node (see `NodeShape.ping`). */
+  ping(target: Liveness.PingTarget, timeout: Duration.Input | undefined): Effect.Effect<Liveness.PingResult, RpcError> {
+    const timeoutMs = timeout === undefined ? 1000 : Math.max(1, Duration.toMillis(Duration.fromInputUnsafe(timeout)))
+    const remote =
+      "endpoint" in target
+        ? this.remoteFor(target.endpoint, target.serverPublicKey)
+        : Effect.suspend(() => {
+            const found = this.liveness.findNode(target.node)
+            return found !== undefined
+              ? Effect.succeed(found)
+              : Effect.fail(new RpcError({ code: "unavailable", message: `no connection to node "${target.node}"` }))
+          })
+    return Effect.flatMap(remote, (found) => this.liveness.ping(found, timeoutMs))
   }
 
   /** Drops the connection to an endpoint (discovery says the node left): its pending calls fail. */
+  disconnect(endpoint: string, drain: Duration.Input | undefined): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const remote = this.remotesByEndpoint.get(endpoint)
+      if (remote === undefined) return Effect.void
+      // Retired synchronously, before anything can yield: no call is routed to it from here on.
+      remote.retired = true
+      const drainMs = drain === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(drain))
+      const drained = Effect.gen({ self: this }, function* () {
+        const until = Date.now() + drainMs
+        while (remote.outstanding > 0 && Date.now() < until) yield* Effect.sleep(5)
+      })
+      const drop = Effect.sync(() => {
+        if (this.remotesByEndpoint.get(endpoint) === remote) this.forget(endpoint)
+      })
+      return drainMs > 0 ? Effect.andThen(drained, drop) : drop
+    })
+  }
+
   forget(endpoint: string): void {
     const remote = this.remotesByEndpoint.get(endpoint)
     if (remote === undefined) return
     this.remotesByEndpoint.delete(endpoint)
     this.remotes.delete(remote.peer.id)
+    this.liveness.forgotten(remote)
     remote.failAll(new RpcError({ code: "unavailable", message: `${endpoint} left the cluster` }))
     Effect.runFork(this.transport.disconnect(remote.peer.id))
   }
@@ -378,6 +538,11 @@ class NodeRuntime {
 
   onReceived(received: Received): void {
     const peer = received.peer
+    // Any message from a node this one connected to is a sign of life (docs/LIVENESS.md): one clock read a batch.
+    if (peer.direction === "outbound") {
+      const from = this.remotes.get(peer.id)
+      if (from !== undefined) from.liveness.lastHeard = performance.now()
+    }
     for (const payload of received.payloads) {
       const envelope = Envelope.decode(payload)
       if (Envelope.isMalformed(envelope)) {
@@ -411,11 +576,17 @@ class NodeRuntime {
           this.onHello(peer, envelope[2])
           break
         case Envelope.Kind.Welcome:
-          this.remotes.get(peer.id)?.welcomed(envelope[2])
+          this.onWelcome(peer, envelope[2])
           break
         case Envelope.Kind.Ping:
-          this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Pong, envelope[2], this.load()])
+          this.send(peer.id, this.liveness.pong(envelope))
           break
+        case Envelope.Kind.Pong: {
+          const remote = this.remotes.get(peer.id)
+          if (remote === undefined) this.metrics.unknownCorrelation++
+          else this.liveness.onPong(remote, envelope)
+          break
+        }
         case Envelope.Kind.Item: {
           const remote = this.remotes.get(peer.id)
           if (remote === undefined) this.metrics.unknownCorrelation++
@@ -444,10 +615,25 @@ class NodeRuntime {
     }
   }
 
+  /** WELCOME (or a HELLO re-announcing a node we connected to): its info, unless its heartbeat settings are refused. */
+  private onWelcome(peer: Peer.Peer, info: Envelope.NodeInfo): void {
+    const remote = this.remotes.get(peer.id)
+    if (remote === undefined) return
+    const refused = info.heartbeat == null ? undefined : Liveness.checkSettings(info.heartbeat)
+    if (refused === undefined) remote.welcomed(info)
+    else remote.refused(new RpcError({ code: "invalid_argument", message: `${remote.endpoint} refused: ${refused}` }))
+  }
+
   private onHello(peer: Peer.Peer, info: Envelope.NodeInfo): void {
     if (peer.direction === "outbound") {
       // A node we connected to re-announcing itself.
-      this.remotes.get(peer.id)?.welcomed(info)
+      this.onWelcome(peer, info)
+      return
+    }
+    const refused = info.heartbeat == null ? undefined : Liveness.checkSettings(info.heartbeat)
+    if (refused !== undefined) {
+      // Refused before WELCOME: the caller fails every call on this connection with this reason (PROTOCOL.md 3.13).
+      this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Failure, 0, "invalid_argument", refused, null])
       return
     }
     const known = this.inbound.get(peer.id)
@@ -484,6 +670,10 @@ class NodeRuntime {
 
   private onMalformed(peer: Peer.Peer, malformed: Envelope.Malformed): void {
     this.metrics.malformed++
+    // `warn` only for an incompatible peer (a deployment problem); garbage from one peer must not flood logs.
+    if (malformed.reason === "UnsupportedVersion") {
+      this.log.warn({ peer: peer.id, detail: malformed.detail }, "peer speaks another protocol version")
+    } else this.log.debug({ peer: peer.id, reason: malformed.reason, detail: malformed.detail }, "malformed envelope")
     if (malformed.reason === "UnsupportedVersion") {
       this.metrics.incompatiblePeers++
       const remote = this.remotes.get(peer.id)
@@ -525,6 +715,7 @@ class NodeRuntime {
   }
 
   onEvent(event: TransportEvent.TransportEvent): void {
+    this.logEvent(event)
     if (event._tag === "Connected") {
       const remote = this.remotes.get(event.peer)
       // After a reconnect the peer may be a restarted process that never saw our HELLO: introduce us again.
@@ -558,13 +749,45 @@ class NodeRuntime {
       // Whatever was in flight on a dead connection is lost (ZeroMQ discards it): fail it now, not at the deadline.
       remote?.failAll(new RpcError({ code: "unavailable", message: `connection to ${remote.endpoint} lost` }))
     }
+    if (event._tag === "Connected" || event._tag === "Disconnected" || event._tag === "ConnectRetried") {
+      const remote = event.peer === undefined ? undefined : this.remotes.get(event.peer)
+      if (remote !== undefined) this.liveness.onTransportEvent(event, remote)
+    }
+  }
+
+  /** Connection changes at `info` (reconnects, losses, drops) and `debug`; refused CURVE handshakes at `warn`. */
+  private logEvent(event: TransportEvent.TransportEvent): void {
+    switch (event._tag) {
+      case "Connected": {
+        const remote = this.remotes.get(event.peer)
+        if (remote?.connectedBefore === true) this.log.info({ endpoint: event.endpoint }, "reconnected")
+        else this.log.debug({ endpoint: event.endpoint }, "connected")
+        break
+      }
+      case "Disconnected":
+        this.log.info({ endpoint: event.endpoint }, "connection lost")
+        break
+      case "HandshakeFailed":
+        if (event.reason === "Auth") this.log.warn({ endpoint: event.endpoint, detail: event.detail }, "peer refused")
+        else this.log.info({ endpoint: event.endpoint, detail: event.detail }, "handshake failed")
+        break
+      case "SendFailed":
+        this.log.info({ peer: event.peer, messages: event.messages, reason: event.reason }, "messages dropped")
+        break
+      case "InputRejected":
+        this.log.info({ peer: event.peer, reason: event.reason, detail: event.detail }, "input rejected")
+        break
+      default:
+        break
+    }
   }
 
   load(): { readonly [key: string]: number } {
-    return { inflight: this.dispatcher.inflightCount }
+    return this.liveness.load()
   }
 
   close(): void {
+    this.liveness.close()
     this.dispatcher.interruptAll()
     for (const remote of this.remotes.values())
       remote.failAll(new RpcError({ code: "unavailable", message: "node is closing" }))
@@ -592,10 +815,13 @@ const makeClient = <C extends Contract.Contract>(
   for (const [name, method] of Object.entries(contract.methods)) {
     const path = `${address}/${name}`
     if (method._tag === "Unary") {
+      // Routed when each call runs: without waiting when possible, else through `route` (connect, discovery).
+      const route: Remotes.Route = {
+        now: () => runtime.routeSync(address, target),
+        effect: runtime.route(address, target),
+      }
       const once = (payload: unknown, timeoutMs: number, headers: Envelope.Headers | null, ackTimeoutMs?: number) =>
-        Effect.flatMap(runtime.route(address, target), (remote) =>
-          Remotes.call(runtime.callEnv, remote, path, method, payload, timeoutMs, headers, ackTimeoutMs),
-        )
+        Remotes.call(runtime.callEnv, route, path, method, payload, timeoutMs, headers, ackTimeoutMs)
       const send = (payload: unknown, options: CallOptions | undefined, headers: Envelope.Headers | null) => {
         const timeoutMs = timeoutOf(options, method, runtime.options.defaultTimeoutMs)
         if ((options?.delivery ?? method.delivery ?? "at-most-once") === "at-most-once") {
@@ -679,22 +905,13 @@ const makeTeller = <C extends Contract.Contract>(
       Effect.flatMap(runtime.route(address, target), (remote) =>
         Effect.suspend(() => {
           const encoded = method.payload.encode(payload)
-          if (encoded._tag === "Failure") {
-            return Effect.fail(
-              new RpcError({
-                code: "invalid_argument",
-                message: `${path}: payload ${encoded.failure.message}`,
-                method: path,
-                path: encoded.failure.path,
-              }),
-            )
-          }
+          if (encoded._tag === "Failure") return Effect.fail(Remotes.invalidPayload(path, encoded.failure))
           const bytes = Envelope.encode([
             Envelope.PROTOCOL_VERSION,
             Envelope.Kind.Tell,
             path,
             encoded.success,
-            headersOf(options),
+            withTrace(headersOf(options)),
           ])
           const refused = runtime.transport.offer(remote.peer.id, bytes)
           return refused === undefined ? Effect.void : Effect.fail(Remotes.fromTransportError(refused, path))
@@ -728,9 +945,21 @@ const attemptHeaders = (
 
 const headersOf = (options: CallOptions | undefined): Envelope.Headers | null => {
   if (options === undefined) return null
-  if (options.idempotencyKey === undefined && options.headers === undefined) return null
-  return { ...options.headers, ...(options.idempotencyKey === undefined ? {} : { ik: options.idempotencyKey }) }
+  if (options.idempotencyKey === undefined && options.headers === undefined && options.traceparent === undefined) {
+    return null
+  }
+  return {
+    ...options.headers,
+    ...(options.idempotencyKey === undefined ? {} : { ik: options.idempotencyKey }),
+    ...(options.traceparent === undefined ? {} : { tp: TraceContext.child(options.traceparent) }),
+  }
 }
+
+/** Runs handler effects in `context`, each with the call it serves as `CurrentCall` (trace, log bindings). */
+const callForker =
+  <R>(context: Context.Context<R>) =>
+  (call: CallContext, effect: Effect.Effect<unknown, unknown, R>): Fiber.Fiber<unknown, unknown> =>
+    Effect.runForkWith(Context.add(context, CurrentCall, call))(effect)
 
 /** Wraps handler effects in the node's server interceptors (identity when there are none). */
 const intercept =
@@ -755,9 +984,10 @@ const receiveLoop = async (transport: TransportShape, runtime: NodeRuntime): Pro
     while (received !== undefined) {
       try {
         runtime.onReceived(received)
-      } catch {
+      } catch (error) {
         // A bug in dispatch must not stop the node from serving everyone else: count it and go on.
         runtime.metrics.defects++
+        runtime.log.error({ err: error }, "defect while dispatching a received message")
       }
       received = transport.pollReceived()
     }
@@ -780,6 +1010,13 @@ export const make = (
     const dedupe = Option.getOrElse(yield* Effect.serviceOption(DedupeStore.DedupeStore), () => DedupeStore.memory())
     const deadLetterHub = yield* PubSub.sliding<DeadLetter>(1024)
     const runtime = new NodeRuntime(resolved, transport, dedupe, deadLetterHub)
+    const peerChangeHub = yield* PubSub.sliding<Liveness.PeerChange>(1024)
+    runtime.onPeerChange = (change) => {
+      PubSub.publishUnsafe(peerChangeHub, change)
+    }
+    // Before any HELLO leaves: the UDP probe port is part of what this node announces.
+    yield* Effect.promise(() => runtime.liveness.openProbe(resolved.bind))
+    runtime.liveness.start()
     yield* Effect.addFinalizer(() => Effect.sync(() => runtime.close()))
     // The receive loop runs outside the fiber scheduler: it drains what is waiting synchronously and wakes on a
     // microtask, which keeps a scheduler turn off every round trip (see the transport's pollReceived).
@@ -806,11 +1043,14 @@ export const make = (
       runtime.awaitRoute = link.awaitRoute
     }
 
+    // Handlers log through the node's logger (bound with their call) unless the application chose loggers.
+    const handlerContext = <R>(context: Context.Context<R>): Context.Context<R> =>
+      resolved.log?.effectLogs === false ? context : Log.handlerContext(context, runtime.log)
+
     const serve = <C extends Contract.Contract, R>(contract: C, handlers: Handlers<C, R>, options?: AddressOptions) =>
       Effect.gen(function* () {
         const address = options?.address ?? contract.name
-        const context = yield* Effect.context<R>()
-        const fork = Effect.runForkWith(context)
+        const fork = callForker(handlerContext(yield* Effect.context<R>()))
         const guard = intercept(resolved.serverInterceptors)
         const methods = new Map<string, ServedMethod>()
         for (const [name, method] of Object.entries(contract.methods)) {
@@ -823,6 +1063,7 @@ export const make = (
               method._tag === "ServerStream"
                 ? (payload, callContext, sink) =>
                     fork(
+                      callContext,
                       Effect.suspend(() =>
                         guard(
                           payload,
@@ -846,6 +1087,7 @@ export const make = (
                     )
                 : (payload, callContext) =>
                     fork(
+                      callContext,
                       guard(
                         payload,
                         callContext,
@@ -855,10 +1097,12 @@ export const make = (
           })
         }
         const unregister = runtime.dispatcher.register(address, methods)
+        runtime.contracts.set(address, contract)
         runtime.announce()
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             unregister()
+            if (runtime.contracts.get(address) === contract) runtime.contracts.delete(address)
             runtime.announce()
           }),
         )
@@ -866,7 +1110,7 @@ export const make = (
 
     const serveFamily = <R>(prefix: string, resolve: (address: string) => FamilyMember<R> | undefined) =>
       Effect.gen(function* () {
-        const fork = Effect.runForkWith(yield* Effect.context<R>())
+        const fork = callForker(handlerContext(yield* Effect.context<R>()))
         const guard = intercept(resolved.serverInterceptors)
         // Dispatch tables per member object, built on its first call: one per behaviour, not one per address.
         const tables = new WeakMap<FamilyMember<R>, Map<string, ServedMethod>>()
@@ -884,6 +1128,7 @@ export const make = (
                 method,
                 fork: (payload, callContext) =>
                   fork(
+                    callContext,
                     guard(
                       payload,
                       callContext,
@@ -899,6 +1144,17 @@ export const make = (
         yield* Effect.addFinalizer(() => Effect.sync(unregister))
       })
 
+    // Topics (Topics.ts) ride on this node's transport PUB/SUB sockets, its RPC (control calls) and its discovery.
+    const topics = yield* Topics.make({
+      id: resolved.id,
+      transport,
+      serve: (contract, handlers, options) => serve(contract, handlers, options),
+      client: (contract, target, options) => makeClient(runtime, contract, target, options.address ?? contract.name),
+      remotes: () => runtime.listRemotes(),
+    }).pipe(
+      Effect.mapError((error) => new RpcError({ code: "invalid_argument", message: error.message, cause: error })),
+    )
+    let metricsUrl: string | undefined
     const shape: NodeShape = {
       id: resolved.id,
       endpoints: () => transport.endpoints(),
@@ -908,12 +1164,44 @@ export const make = (
       teller: (contract, target, options) => makeTeller(runtime, contract, target, options?.address ?? contract.name),
       connect: (endpoint, options) => runtime.connect(endpoint, options?.serverPublicKey),
       remotes: () => runtime.listRemotes(),
-      metrics: () => ({ ...runtime.metrics }),
+      metrics: () => NodeMetrics.counters(runtime.metrics),
+      metricsSnapshot: () => runtime.snapshot(),
+      metricsUrl: () => metricsUrl,
+      logger: runtime.log,
       transport,
       deadLetters: Stream.fromPubSub(deadLetterHub),
       reportDeadLetter: (letter) => runtime.deadLetter(letter),
       members: () => link?.members() ?? [],
+      disconnect: (endpoint, options) => runtime.disconnect(endpoint, options?.drain),
+      ping: (target, options) => runtime.ping(target, options?.timeout),
+      watch: (target) => runtime.liveness.watch(target),
+      peerChanges: Stream.fromPubSub(peerChangeHub),
+      addLoadSignal: (name, read) =>
+        Effect.asVoid(
+          Effect.acquireRelease(
+            Effect.sync(() => runtime.liveness.addSignal(name, read)),
+            (remove) => Effect.sync(remove),
+          ),
+        ),
+      topics,
     }
+    if (resolved.admin) {
+      yield* serve<typeof Admin.Admin, never>(
+        Admin.Admin,
+        Admin.handlers({
+          info: () => runtime.info(),
+          startedAt: runtime.startedAt,
+          contracts: () => runtime.contracts,
+          snapshot: () => runtime.snapshot(),
+          members: () => link?.members() ?? [],
+        }),
+      )
+    }
+    if (resolved.metricsHttp !== undefined) {
+      metricsUrl = yield* Prometheus.serve(resolved.metricsHttp, () => [runtime.snapshot()])
+    }
+    runtime.log.info({ endpoints: transport.endpoints(), metrics: metricsUrl }, "node started")
+    yield* Effect.addFinalizer(() => Effect.sync(() => runtime.log.info("node stopped")))
     return shape
   })
 

@@ -5,8 +5,13 @@
  */
 import { randomBytes } from "node:crypto"
 import { Duration, Effect } from "effect"
+import * as CircuitBreaker from "./CircuitBreaker.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import type { ClientInterceptor, ServerInterceptor } from "./Interceptor.ts"
+import * as Liveness from "./Liveness.ts"
+import type * as Log from "./Log.ts"
+import type * as Prometheus from "./Prometheus.ts"
+import type * as Routing from "./Routing.ts"
 import { RpcError } from "./RpcError.ts"
 
 /**
@@ -35,6 +40,32 @@ export interface NodeOptions {
   readonly clientInterceptors?: ReadonlyArray<ClientInterceptor> | undefined
   /** Interceptors around every handler this node runs. Default none. */
   readonly serverInterceptors?: ReadonlyArray<ServerInterceptor> | undefined
+  /** Logging: level (default `warn`, or `ZACTOR_LOG_LEVEL`), pretty output, destination. See `Log.LogOptions`. */
+  readonly log?: Log.LogOptions | undefined
+  /**
+   * Serve this node's metrics in the Prometheus text format over HTTP (`node.metricsUrl()` tells where).
+   * Default: off. `{}` listens on 127.0.0.1:9464 at `/metrics`; `port: 0` picks a free port.
+   */
+  readonly metricsHttp?: Prometheus.HttpOptions | undefined
+  /**
+   * Whether the node serves the admin service (`zactor.Admin`: describe, metrics) that the `zactor` CLI
+   * uses. Default true. It is not announced to peers or discovery; with CURVE only admitted keys reach it.
+   */
+  readonly admin?: boolean | undefined
+  /** Failure detection: heartbeat interval and timeout, adaptive bound, revival. Defaults in `Liveness.defaults`. */
+  readonly liveness?: Liveness.LivenessOptions | undefined
+  /**
+   * Circuit breaker per connected node; `false` turns breakers off. Defaults in `CircuitBreaker.defaults` (opens
+   * after 5 consecutive failures or half of the last 20 calls failing; trial after 1 s, doubling up to 30 s).
+   */
+  readonly circuitBreaker?: CircuitBreaker.CircuitBreakerOptions | false | undefined
+  /**
+   * Most calls this node keeps in flight to one node; beyond, a call is routed to another instance or fails at
+   * once with `overloaded` (reason `concurrency-limit`). Default 10,000 (a node's default `maxConcurrentCalls`).
+   */
+  readonly maxCallsPerTarget?: number | undefined
+  /** How a call by service name picks among live instances (see `Routing`). Default `least-outstanding`. */
+  readonly routing?: Routing.Strategy | undefined
 }
 
 /**
@@ -53,6 +84,13 @@ export interface ResolvedNodeOptions {
   readonly clientInterceptors: ReadonlyArray<ClientInterceptor>
   readonly serverInterceptors: ReadonlyArray<ServerInterceptor>
   readonly retry: DeliveryPolicy.ResolvedRetryOptions
+  readonly log: Log.LogOptions | undefined
+  readonly metricsHttp: Prometheus.HttpOptions | undefined
+  readonly admin: boolean
+  readonly liveness: Liveness.ResolvedLivenessOptions
+  readonly circuitBreaker: CircuitBreaker.ResolvedCircuitBreakerOptions | undefined
+  readonly maxCallsPerTarget: number
+  readonly routing: Routing.Strategy
 }
 
 /**
@@ -66,6 +104,8 @@ export const defaults = Object.freeze({
   defaultTimeoutMs: 10_000,
   helloTimeoutMs: 5_000,
   maxConcurrentCalls: 10_000,
+  maxCallsPerTarget: 10_000,
+  routing: "least-outstanding" as Routing.Strategy,
 })
 
 /**
@@ -90,8 +130,21 @@ export const resolve = (options: NodeOptions = {}): Effect.Effect<ResolvedNodeOp
     if (!Number.isInteger(maxConcurrentCalls) || maxConcurrentCalls < 1)
       problems.push("maxConcurrentCalls must be >= 1")
     if (id.length === 0 || id.length > 128) problems.push("id must have 1-128 characters")
+    const metricsPort = options.metricsHttp?.port
+    if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535))
+      problems.push("metricsHttp.port must be 0-65535")
     const retry = DeliveryPolicy.resolve(options.retry)
     if (typeof retry === "string") problems.push(retry)
+    const liveness = Liveness.resolve(options.liveness)
+    if (typeof liveness === "string") problems.push(liveness)
+    const breaker = options.circuitBreaker === false ? undefined : CircuitBreaker.resolve(options.circuitBreaker)
+    if (typeof breaker === "string") problems.push(breaker)
+    const maxCallsPerTarget = options.maxCallsPerTarget ?? defaults.maxCallsPerTarget
+    if (!Number.isInteger(maxCallsPerTarget) || maxCallsPerTarget < 1) problems.push("maxCallsPerTarget must be >= 1")
+    const routing = options.routing ?? defaults.routing
+    if (routing !== "least-outstanding" && routing !== "power-of-two-choices") {
+      problems.push(`routing must be "least-outstanding" or "power-of-two-choices"`)
+    }
     if (problems.length > 0) {
       return Effect.fail(
         new RpcError({ code: "invalid_argument", message: `invalid node options: ${problems.join("; ")}` }),
@@ -108,5 +161,12 @@ export const resolve = (options: NodeOptions = {}): Effect.Effect<ResolvedNodeOp
       clientInterceptors: options.clientInterceptors ?? [],
       serverInterceptors: options.serverInterceptors ?? [],
       retry: retry as DeliveryPolicy.ResolvedRetryOptions,
+      log: options.log,
+      metricsHttp: options.metricsHttp,
+      admin: options.admin ?? true,
+      liveness: liveness as Liveness.ResolvedLivenessOptions,
+      circuitBreaker: breaker as CircuitBreaker.ResolvedCircuitBreakerOptions | undefined,
+      maxCallsPerTarget,
+      routing,
     })
   })

@@ -61,6 +61,16 @@ export const isCode = (u: unknown): u is Code => typeof u === "string" && codes.
 export const isRetryable = (code: Code): boolean => code === Code.Unavailable || code === Code.Overloaded
 
 /**
+ * Why this node refused a call itself, without sending it (never on the wire):
+ * - `circuit-open`: the target's circuit breaker is open (code `unavailable`).
+ * - `concurrency-limit`: this node already has its limit of calls in flight to the target (code `overloaded`).
+ * - `peer-dead`: the target was declared dead by liveness (code `unavailable`).
+ *
+ * @since 0.1.0
+ */
+export type RefusalReason = "circuit-open" | "concurrency-limit" | "peer-dead"
+
+/**
  * A framework failure of a call: a closed `code`, a human-readable message, and where known the method and
  * the payload field at fault.
  *
@@ -69,6 +79,8 @@ export const isRetryable = (code: Code): boolean => code === Code.Unavailable ||
 export class RpcError extends Data.TaggedError("RpcError")<{
   readonly code: Code
   readonly message: string
+  /** Set when this node refused the call itself (see `RefusalReason`). */
+  readonly reason?: RefusalReason | undefined
   /** `Service/method` (or `@actor/method`) of the call, when known. */
   readonly method?: string | undefined
   /** Path of the offending field for `invalid_argument`, e.g. `["items", 2, "price"]`. */

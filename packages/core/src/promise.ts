@@ -26,12 +26,19 @@
 import type { TransportOptions } from "@zactor/transport"
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Pull, Scope, Stream } from "effect"
 import type { CallContext, CallOptions, Target } from "./CallContext.ts"
+import type * as ChildSpec from "./ChildSpec.ts"
 import type * as Contract from "./Contract.ts"
 import type { Discovery } from "./Discovery.ts"
 import type { NodeMetrics } from "./internal/nodeMetrics.ts"
+import type * as Liveness from "./Liveness.ts"
 import * as Node from "./Node.ts"
 import type * as NodeOptions from "./NodeOptions.ts"
 import { RpcError } from "./RpcError.ts"
+import * as Supervisor from "./Supervisor.ts"
+import type * as Topic from "./Topic.ts"
+import type * as Topics from "./Topics.ts"
+import * as WorkerPool from "./WorkerPool.ts"
+import * as WorkerProcess from "./WorkerProcess.ts"
 
 // ---- models ------------------------------------------------------------------------------------------------
 
@@ -145,6 +152,45 @@ export type StartOptions = NodeOptions.NodeOptions & {
 }
 
 /**
+ * A topic publisher seen from Promise code (`Topic.Publisher`); `close()` (or `await using`) releases it.
+ *
+ * @since 0.1.0
+ */
+export interface PromisePublisher<A> extends AsyncDisposable {
+  readonly topic: Topic.Topic<A>
+  /** The publisher id carried by its events (the node id). */
+  readonly id: string
+  /** This process's epoch. */
+  readonly epoch: number
+  /** Publishes an event (queued; never waits for subscribers). Throws `TopicError` (`InvalidEvent`, `Overloaded`, `Closed`). */
+  readonly publish: (value: A) => void
+  /** The sequence number of the last event published. */
+  readonly lastSeq: () => number
+  /** Stops this handle; the last handle of a topic sends a closing heartbeat. Idempotent. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * A node's topics seen from Promise code (`Topics.TopicsShape`).
+ *
+ * @since 0.1.0
+ */
+export interface PromiseTopics {
+  /** A publisher of `topic` on this node. Rejects with `TopicError`. */
+  readonly publisher: <A>(topic: Topic.Topic<A>, options?: Topic.PublisherOptions) => Promise<PromisePublisher<A>>
+  /**
+   * Subscribes for as long as the iteration runs: events and notices (gaps, liveness, snapshot ends). Breaking
+   * out of the loop, or aborting `signal`, ends the subscription.
+   */
+  readonly subscribe: <A>(
+    topic: Topic.Topic<A>,
+    options?: Topic.SubscribeOptions & { readonly signal?: AbortSignal | undefined },
+  ) => AsyncIterable<Topic.Message<A>>
+  /** A snapshot of the topic counters. */
+  readonly metrics: () => Topics.TopicsMetrics
+}
+
+/**
  * A running node, seen from Promise code. `close()` and `Symbol.asyncDispose` dispose its runtime; both are
  * idempotent, and every call made after them rejects with `RpcError` code `unavailable`.
  *
@@ -177,6 +223,26 @@ export interface PromiseNode extends AsyncDisposable {
   readonly connect: (endpoint: string) => Promise<Node.RemoteNode>
   /** The nodes this node has connected to. */
   readonly remotes: () => ReadonlyArray<Node.RemoteNode>
+  /**
+   * Health check (`NodeShape.ping`): resolves with the round trip and the node's load; rejects with `RpcError`
+   * `deadline_exceeded` after `timeoutMs` (default 1000) or `unavailable` when not connected.
+   */
+  readonly ping: (
+    target: Liveness.PingTarget,
+    options?: { readonly timeoutMs?: number | undefined; readonly signal?: AbortSignal | undefined },
+  ) => Promise<Liveness.PingResult>
+  /**
+   * Death watch (`NodeShape.watch`): resolves once, when the node or actor dies or becomes unreachable. Aborting
+   * the signal stops watching (rejects with an `AbortError`).
+   */
+  readonly watch: (
+    target: Liveness.WatchTarget,
+    options?: { readonly signal?: AbortSignal | undefined },
+  ) => Promise<Liveness.DeathNotice>
+  /** Liveness changes of connected nodes as they happen; stop by breaking out of the loop. */
+  readonly peerChanges: () => AsyncIterable<Liveness.PeerChange>
+  /** Typed PUB/SUB topics on this node. */
+  readonly topics: PromiseTopics
   /** A snapshot of this node's counters. */
   readonly metrics: () => NodeMetrics
   /** Disposes the runtime: stops serving, fails calls in flight with `unavailable`, closes sockets. Idempotent. */
@@ -291,13 +357,13 @@ const toEffectHandlers = <C extends Contract.Contract>(contract: C, handlers: Pr
       method._tag === "Unary"
         ? (payload: unknown, context: CallContext) =>
             Effect.tryPromise({
-              try: async (signal) => handler(payload, { ...context, signal }),
+              try: async (signal) => handler(payload, promiseContext(context, signal)),
               catch: (error) => error,
             })
         : (payload: unknown, context: CallContext) =>
             Stream.suspend(() => {
               const controller = new AbortController()
-              const iterable = handler(payload, { ...context, signal: controller.signal }) as AsyncIterable<unknown>
+              const iterable = handler(payload, promiseContext(context, controller.signal)) as AsyncIterable<unknown>
               return Stream.fromAsyncIterable(iterable, (error) => error).pipe(
                 Stream.onExit((exit) => Effect.sync(() => (Exit.hasInterrupts(exit) ? controller.abort() : undefined))),
               )
@@ -305,6 +371,15 @@ const toEffectHandlers = <C extends Contract.Contract>(contract: C, handlers: Pr
   }
   return effectHandlers as Node.Handlers<C>
 }
+
+/** The handler's context plus its signal; the traceparent stays lazy (it is a getter on the node's context). */
+const promiseContext = (context: CallContext, signal: AbortSignal): PromiseCallContext => ({
+  ...context,
+  get traceparent() {
+    return context.traceparent
+  },
+  signal,
+})
 
 // ---- constructors ------------------------------------------------------------------------------------------
 
@@ -354,6 +429,35 @@ export const fromRuntime = async <ER>(runtime: ManagedRuntime.ManagedRuntime<Nod
     return { stop, [Symbol.asyncDispose]: stop }
   }
 
+  const topics: PromiseTopics = {
+    publisher: async <A>(topic: Topic.Topic<A>, options?: Topic.PublisherOptions) => {
+      // A child of the runtime's scope, like `serve`: `close()` releases this handle alone.
+      const scope = await run(Scope.fork(runtime.scope, "sequential"))
+      const release = (): Promise<void> => Effect.runPromise(Scope.close(scope, Exit.void))
+      try {
+        const publisher = await run(Scope.provide(scope)(node.topics.publisher(topic, options)))
+        const handle: PromisePublisher<A> = {
+          topic,
+          id: publisher.id,
+          epoch: publisher.epoch,
+          publish: (value) => {
+            const error = publisher.offer(value)
+            if (error !== undefined) throw error
+          },
+          lastSeq: () => publisher.lastSeq(),
+          close: release,
+          [Symbol.asyncDispose]: release,
+        }
+        return handle
+      } catch (error) {
+        await release()
+        throw error
+      }
+    },
+    subscribe: (topic, options) => toAsyncIterable(node.topics.subscribe(topic, options), run, options?.signal),
+    metrics: () => node.topics.metrics(),
+  }
+
   const facade: PromiseNode = {
     id: node.id,
     endpoints: () => node.endpoints(),
@@ -362,6 +466,10 @@ export const fromRuntime = async <ER>(runtime: ManagedRuntime.ManagedRuntime<Nod
     teller: (contract, target, options) => toPromiseTeller(contract, node.teller(contract, target, options), run),
     connect: (endpoint) => run(node.connect(endpoint)),
     remotes: () => node.remotes(),
+    topics,
+    ping: (target, options) => run(node.ping(target, { timeout: options?.timeoutMs }), options?.signal),
+    watch: (target, options) => run(node.watch(target), options?.signal),
+    peerChanges: () => toAsyncIterable(node.peerChanges, run, undefined),
     metrics: () => node.metrics(),
     close,
     [Symbol.asyncDispose]: close,
@@ -385,3 +493,176 @@ export const start = (options: StartOptions = {}): Promise<PromiseNode> =>
         : Node.layerZmq(options).pipe(Layer.provide(options.discovery)),
     ),
   )
+
+// ---- supervision and worker pools --------------------------------------------------------------------------
+
+/**
+ * A supervisor seen from Promise code (`Supervisor.SupervisorShape`). `stop()` (or `await using`) stops its
+ * children in reverse order.
+ *
+ * @since 0.1.0
+ */
+export interface PromiseSupervisor extends AsyncDisposable {
+  readonly id: string
+  /** The children in start order. */
+  readonly children: () => ReadonlyArray<Supervisor.ChildInfo>
+  readonly counters: () => Supervisor.SupervisorCounters
+  /** Its events for as long as the iteration runs (starting with up to the last 256). */
+  readonly events: (options?: {
+    readonly signal?: AbortSignal | undefined
+  }) => AsyncIterable<Supervisor.SupervisorEvent>
+  /** Resolves when the supervisor stops; rejects with `SupervisorError` `RestartIntensity` when it escalates. */
+  readonly done: Promise<void>
+  /** Adds and starts a child; resolves with its `Running.value`. Rejects with `SupervisorError`. */
+  readonly startChild: (spec: ChildSpec.ChildSpec<unknown>) => Promise<unknown>
+  /** Stops and removes a child. Rejects with `SupervisorError` `UnknownChild` or `Terminated`. */
+  readonly terminateChild: (id: string) => Promise<void>
+  /** Stops and starts a child now. Rejects with `SupervisorError` `UnknownChild` or `Terminated`. */
+  readonly restartChild: (id: string) => Promise<void>
+  /** Stops every child in reverse order. Idempotent. */
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * A worker pool seen from Promise code (`WorkerPool.WorkerPoolShape`). `drain()` (or `await using`) stops it
+ * gracefully.
+ *
+ * @since 0.1.0
+ */
+export interface PromisePool<C extends Contract.Contract> extends AsyncDisposable {
+  readonly id: string
+  /** A Promise client of the contract, routed among the pool's live workers. */
+  readonly client: PromiseClient<C>
+  readonly workers: () => ReadonlyArray<WorkerPool.WorkerInfo>
+  readonly size: () => number
+  /** Rejects with `WorkerPoolError` `InvalidSize` outside `[minSize, maxSize]`, or a `SupervisorError`. */
+  readonly resize: (size: number) => Promise<void>
+  readonly counters: () => Supervisor.SupervisorCounters
+  /** The pool supervisor's events for as long as the iteration runs. */
+  readonly events: (options?: {
+    readonly signal?: AbortSignal | undefined
+  }) => AsyncIterable<Supervisor.SupervisorEvent>
+  /** Resolves when the pool stops; rejects with `SupervisorError` when its supervisor escalated. */
+  readonly done: Promise<void>
+  /** Stops taking calls, lets the calls in flight finish (up to `drainTimeout`), stops the workers. Idempotent. */
+  readonly drain: () => Promise<void>
+}
+
+/** Runs an Effect that needs no services, translating its failure like the node's `run`. */
+const runPlain = <A, E>(effect: Effect.Effect<A, E>, signal?: AbortSignal): Promise<A> =>
+  signal?.aborted
+    ? Promise.reject(abortError(signal))
+    : Effect.runPromiseExit(effect, { signal }).then((exit) =>
+        Exit.isSuccess(exit) ? exit.value : Promise.reject(toRejection(exit.cause, signal, false)),
+      )
+
+/** A promise that does not count as unhandled when nobody awaits it (a supervisor nobody waits on may escalate). */
+const settled = <A>(promise: Promise<A>): Promise<A> => {
+  promise.catch(() => undefined)
+  return promise
+}
+
+/**
+ * Starts a supervisor (`Supervisor.make`) whose children need no services: OS processes
+ * (`ProcessChild.spec`), nested supervisors (`Supervisor.child`), `ChildSpec.make` with plain Effects. Rejects
+ * with `SupervisorError` `StartFailed` when a child cannot start.
+ *
+ * @since 0.1.0
+ */
+export const supervise = async (spec: Supervisor.SupervisorSpec): Promise<PromiseSupervisor> => {
+  const scope = Scope.makeUnsafe()
+  const stop = (): Promise<void> => Effect.runPromise(Scope.close(scope, Exit.void))
+  const supervisor = await runPlain(Scope.provide(scope)(Supervisor.make(spec))).catch(async (error: unknown) => {
+    await stop()
+    throw error
+  })
+  return {
+    id: supervisor.id,
+    children: () => supervisor.children(),
+    counters: () => supervisor.counters(),
+    events: (options) => toAsyncIterable(supervisor.events, runPlain as Run, options?.signal),
+    done: settled(runPlain(supervisor.await)),
+    startChild: (child) => runPlain(supervisor.startChild(child)),
+    terminateChild: (id) => runPlain(supervisor.terminateChild(id)),
+    restartChild: (id) => runPlain(supervisor.restartChild(id)),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  }
+}
+
+/**
+ * In-process workers for `startPool`: `make()` builds one worker's handlers (each worker gets its own, so each
+ * may keep its own state).
+ *
+ * @since 0.1.0
+ */
+export const inProcessWorkers = <C extends Contract.Contract>(
+  contract: C,
+  make: () => PromiseHandlers<C> | Promise<PromiseHandlers<C>>,
+): WorkerPool.Workers<C> =>
+  WorkerPool.inProcess(
+    contract,
+    Effect.map(Effect.tryPromise({ try: async () => make(), catch: (error) => error }), (handlers) =>
+      toEffectHandlers(contract, handlers),
+    ),
+  )
+
+/**
+ * Starts a worker pool on `node` (`WorkerPool.makeOn`): workers from `WorkerPool.processes(...)` or
+ * `inProcessWorkers(...)`. Rejects with `SupervisorError` `StartFailed` or `WorkerPoolError` `InvalidSize`.
+ * Closing the node drains the pool too.
+ *
+ * @since 0.1.0
+ */
+export const startPool = async <C extends Contract.Contract>(
+  node: PromiseNode,
+  contract: C,
+  workers: WorkerPool.Workers<C>,
+  options?: WorkerPool.WorkerPoolOptions,
+): Promise<PromisePool<C>> => {
+  const runtime = node.runtime
+  const run: Run = (effect, signal) =>
+    signal?.aborted
+      ? Promise.reject(abortError(signal))
+      : runtime
+          .runPromiseExit(effect, { signal })
+          .then((exit) => (Exit.isSuccess(exit) ? exit.value : Promise.reject(toRejection(exit.cause, signal, false))))
+  // A child of the node's scope, as for `serve`: draining the pool closes it alone.
+  const scope = await run(Scope.fork(runtime.scope, "sequential"))
+  const close = (): Promise<void> => Effect.runPromise(Scope.close(scope, Exit.void))
+  const pool = await run(Scope.provide(scope)(WorkerPool.make(contract, workers, options))).catch(
+    async (error: unknown) => {
+      await close()
+      throw error
+    },
+  )
+  const drain = (): Promise<void> => run(pool.drain).then(close)
+  return {
+    id: pool.id,
+    client: toPromiseClient(contract, pool.client, run),
+    workers: () => pool.workers(),
+    size: () => pool.size(),
+    resize: (size) => run(pool.resize(size)),
+    counters: () => pool.supervisor.counters(),
+    events: (options) => toAsyncIterable(pool.events, run, options?.signal),
+    done: settled(run(pool.await)),
+    drain,
+    [Symbol.asyncDispose]: drain,
+  }
+}
+
+/**
+ * The main of a worker process written with async handlers (`WorkerProcess.serve`): serves `contract`, reports
+ * ready to its parent, drains and exits on SIGTERM. Exits the process with code 1 if the node cannot start.
+ *
+ * @example
+ * // worker.ts
+ * serveWorker(Calculator, { add: async ({ a, b }) => a + b })
+ *
+ * @since 0.1.0
+ */
+export const serveWorker = <C extends Contract.Contract>(
+  contract: C,
+  handlers: PromiseHandlers<C>,
+  options?: WorkerProcess.WorkerProcessOptions,
+): void => WorkerProcess.runMain(WorkerProcess.serve(contract, toEffectHandlers(contract, handlers), options))

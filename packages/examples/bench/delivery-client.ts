@@ -81,8 +81,9 @@ const program = Effect.gen(function* () {
       })
     })
 
-  process.on("message", (message: Run) => {
-    if (message.type === "run")
+  process.on("message", (message: Run | { readonly type: "stop" }) => {
+    if (message.type === "stop") process.exit(0)
+    else if (message.type === "run")
       Effect.runFork(run(message).pipe(Effect.catchCause((cause) => Effect.sync(() => fail(cause)))))
   })
   process.once("disconnect", () => process.exit(0))

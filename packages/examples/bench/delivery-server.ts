@@ -35,6 +35,7 @@ const program = Effect.gen(function* () {
       const cpu = process.cpuUsage()
       send({ type: "cpu", cpuUs: cpu.user + cpu.system })
     } else if (message.type === "stats") send({ type: "stats", metrics: node.metrics() })
+    else if (message.type === "stop") process.exit(0)
   })
   process.once("disconnect", () => process.exit(0))
   send({ type: "ready", endpoint: node.endpoints()[0] ?? fail(new Error("no endpoint")) })

@@ -24,12 +24,10 @@
  *
  * @since 0.1.0
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, release, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { parseArgs } from "node:util"
-import { canPin, formatNumber, formatRate, median, table } from "./harness.ts"
+import { canPin, formatNumber, formatRate, killRoles, killRolesOnExit, median, parseFlags, Role, table } from "./harness.ts"
 
 const systems = ["plain", "at-least-once", "at-least-once-file"] as const
 type System = (typeof systems)[number]
@@ -38,47 +36,18 @@ const TARGET = 0.7
 const usage = `usage: pnpm bench:delivery [--seconds N] [--rounds N] [--warmup N] [--concurrency N]
                            [--systems ${systems.join(",")}] [--dedupe-dir DIR] [--file-ttl MS] [--quick]`
 
-const { values: flags } = parseArgs({
-  args: process.argv.slice(2).filter((arg) => arg !== "--"),
-  options: {
-    seconds: { type: "string" },
-    rounds: { type: "string" },
-    warmup: { type: "string" },
-    concurrency: { type: "string" },
-    systems: { type: "string" },
-    "dedupe-dir": { type: "string" },
-    "file-ttl": { type: "string" },
-    quick: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
+const flags = parseFlags(usage, {
+  concurrency: { type: "string" },
+  systems: { type: "string" },
+  "dedupe-dir": { type: "string" },
+  "file-ttl": { type: "string" },
 })
-if (flags.help) {
-  console.log(usage)
-  process.exit(0)
-}
-const positive = (name: string, text: string | undefined, fallback: number): number => {
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got "${text}"\n${usage}`)
-    process.exit(2)
-  }
-  return value
-}
-const seconds = positive("seconds", flags.seconds, flags.quick ? 1 : 3)
-const rounds = Math.round(positive("rounds", flags.rounds, flags.quick ? 1 : 3))
-const warmupSeconds = positive("warmup", flags.warmup, flags.quick ? 0.5 : 1)
-const concurrency = Math.round(positive("concurrency", flags.concurrency, 32))
-const fileTtlMs = Math.round(positive("file-ttl", flags["file-ttl"], 5000))
-const selected = (flags.systems ?? systems.join(",")).split(",").map((name) => {
-  if (!(systems as ReadonlyArray<string>).includes(name)) {
-    console.error(`unknown system "${name}"\n${usage}`)
-    process.exit(2)
-  }
-  return name as System
-})
+const { seconds, rounds, warmupSeconds } = flags
+const concurrency = flags.count("concurrency", 32)
+const fileTtlMs = flags.count("file-ttl", 5000)
+const selected = flags.list("systems", systems)
 const dedupeBase =
-  flags["dedupe-dir"] ??
+  (flags.values["dedupe-dir"] as string | undefined) ??
   (() => {
     try {
       accessSync("/dev/shm", constants.W_OK)
@@ -88,80 +57,8 @@ const dedupeBase =
     }
   })()
 const pinned = canPin()
-
-// --- roles ---------------------------------------------------------------------------------------------------
-
 const benchDir = import.meta.dirname
-const running = new Set<ChildProcess>()
-const killAll = () => {
-  for (const child of running) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, "SIGKILL")
-      } catch {
-        // Exited meanwhile.
-      }
-    }
-  }
-}
-process.on("exit", killAll)
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    killAll()
-    process.exit(130)
-  })
-}
-
-type Message = { readonly type: string } & Record<string, unknown>
-
-/** A role process with an IPC channel; `ask` sends a message and waits for the reply of a type. */
-class RoleProcess {
-  readonly child: ChildProcess
-  private readonly waiting = new Map<string, (message: Message) => void>()
-
-  constructor(file: string, args: ReadonlyArray<string>, cpu: number | undefined) {
-    const node = [process.execPath, "--conditions=@zactor/source", "--import", "tsx", resolve(benchDir, file), ...args]
-    // taskset execs node in place: the PID, the IPC channel and the affinity of every later thread carry over.
-    const [command, ...commandArgs] = cpu === undefined ? node : ["taskset", "-c", String(cpu), ...node]
-    this.child = spawn(command!, commandArgs, {
-      cwd: resolve(benchDir, ".."),
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    })
-    running.add(this.child)
-    this.child.on("message", (message: Message) => {
-      const waiter = this.waiting.get(message.type)
-      this.waiting.delete(message.type)
-      waiter?.(message)
-    })
-    this.child.once("exit", (code, signal) => {
-      running.delete(this.child)
-      if (this.waiting.size > 0) {
-        console.error(`${file} exited (${signal ?? `status ${code}`}) while the benchmark waited for it`)
-        process.exit(1)
-      }
-    })
-  }
-
-  next(type: string, timeoutMs: number): Promise<Message> {
-    return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${type}" within ${timeoutMs} ms`)), timeoutMs)
-      this.waiting.set(type, (message) => {
-        clearTimeout(timer)
-        resolvePromise(message)
-      })
-    })
-  }
-
-  ask(message: Message, reply: string, timeoutMs = 10_000): Promise<Message> {
-    const answer = this.next(reply, timeoutMs)
-    this.child.send(message)
-    return answer
-  }
-
-  stop(): void {
-    this.child.disconnect()
-  }
-}
+killRolesOnExit()
 
 // --- run -------------------------------------------------------------------------------------------------------
 
@@ -178,20 +75,22 @@ interface Sample {
 const main = async () => {
   const directory = mkdtempSync(join(dedupeBase, "zactor-delivery-bench-"))
   const [clientCpu, serverCpu] = pinned ? [0, 1] : [undefined, undefined]
-  const memoryServer = new RoleProcess("delivery-server.ts", ["memory"], serverCpu)
+  const memoryServer = new Role("delivery-server.ts", ["memory"], serverCpu)
   const fileServer = selected.includes("at-least-once-file")
-    ? new RoleProcess("delivery-server.ts", ["file", directory, String(fileTtlMs)], serverCpu)
+    ? new Role("delivery-server.ts", ["file", directory, String(fileTtlMs)], serverCpu)
     : undefined
+  let client: Role | undefined
   try {
     const memoryEndpoint = String((await memoryServer.next("ready", 30_000)).endpoint)
     const fileEndpoint =
       fileServer === undefined ? undefined : String((await fileServer.next("ready", 30_000)).endpoint)
-    const client = new RoleProcess(
+    client = new Role(
       "delivery-client.ts",
       [memoryEndpoint, ...(fileEndpoint === undefined ? [] : [fileEndpoint])],
       clientCpu,
     )
     await client.next("ready", 30_000)
+    const runner = client
     console.log(
       `delivery benchmark: c=${concurrency}, ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, ` +
         `${pinned ? "client on CPU 0, servers on CPU 1" : "not pinned"}; file store in ${directory} (ttl ${fileTtlMs} ms)`,
@@ -204,7 +103,7 @@ const main = async () => {
         const server = system === "at-least-once-file" ? fileServer! : memoryServer
         const endpoint = system === "at-least-once-file" ? fileEndpoint! : memoryEndpoint
         const cpuBefore = Number((await server.ask({ type: "cpu" }, "cpu")).cpuUs)
-        const result = await client.ask(
+        const result = await runner.ask(
           {
             type: "run",
             endpoint,
@@ -293,19 +192,17 @@ const main = async () => {
       ),
     )
     console.log(`rounds written to ${file}`)
-    client.stop()
   } finally {
-    memoryServer.stop()
-    fileServer?.stop()
-    // Let the roles exit on their own (disconnect), then make sure.
-    await new Promise((done) => setTimeout(done, 300))
-    killAll()
+    await Promise.all([client?.stop(), memoryServer.stop(), fileServer?.stop()])
     rmSync(directory, { recursive: true, force: true })
   }
 }
 
-main().catch((error) => {
-  console.error("delivery benchmark failed:", error)
-  killAll()
-  process.exit(1)
-})
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error("delivery benchmark failed:", error)
+    killRoles()
+    process.exit(1)
+  },
+)

@@ -16,6 +16,7 @@ import { Session } from "node:inspector/promises"
 import { findSourceMap } from "node:module"
 import { availableParallelism } from "node:os"
 import { resolve } from "node:path"
+import { parseArgs } from "node:util"
 import { pack, unpack } from "msgpackr"
 
 // --- workload ---------------------------------------------------------------------------------------------------
@@ -270,43 +271,96 @@ export const CPU_PROFILE_ENV = "ZACTOR_BENCH_CPU_PROFILE"
 /** Sampling interval of role profiles, in µs (V8's default is 1000). @since 0.1.0 */
 export const CPU_PROFILE_INTERVAL_US = 200
 
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+  columnNumber: number
+}
+
 interface ProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }
+  callFrame: CallFrame
+}
+
+interface HeapProfileNode {
+  callFrame: CallFrame
+  children: Array<HeapProfileNode>
 }
 
 /**
- * Profiles this process's main thread through the inspector. Positions in transpiled files (tsx emits one line
- * per module; effect ships dist/*.js) are mapped back to their sources with the source maps this process loaded,
- * which must be done here: only this process has them.
+ * The environment variable that turns on allocation profiling of a role (instead of CPU): the file to write
+ * the sampled allocations to, over the same interval as CPU profiles.
+ *
+ * @since 0.1.0
+ */
+export const HEAP_PROFILE_ENV = "ZACTOR_BENCH_HEAP_PROFILE"
+
+/** Sampling interval of allocation profiles, in bytes. @since 0.1.0 */
+export const HEAP_PROFILE_INTERVAL_BYTES = 1024
+
+/**
+ * Maps a position in a transpiled file (tsx emits one line per module; effect ships dist/*.js) back to its
+ * source with the source maps this process loaded, which must be done here: only this process has them.
+ */
+const mapToSource = (frame: CallFrame): void => {
+  if (!frame.url.startsWith("file://")) return
+  const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber)
+  if (entry === undefined || !("originalSource" in entry)) return
+  frame.url = entry.originalSource
+  frame.lineNumber = entry.originalLine
+  frame.columnNumber = entry.originalColumn
+}
+
+/**
+ * Profiles this process's main thread through the inspector: CPU, or with `heap` the allocations (sampled every
+ * `HEAP_PROFILE_INTERVAL_BYTES`, including objects already collected). Positions are mapped to sources.
  */
 class RoleProfiler {
   private readonly session = new Session()
   private started: Promise<void> | undefined
+  private readonly heap: boolean
+
+  constructor(heap: boolean) {
+    this.heap = heap
+  }
 
   start(): void {
     if (this.started !== undefined) return
     this.session.connect()
-    this.started = (async () => {
-      await this.session.post("Profiler.enable")
-      await this.session.post("Profiler.setSamplingInterval", { interval: CPU_PROFILE_INTERVAL_US })
-      await this.session.post("Profiler.start")
-    })()
+    this.started = this.heap
+      ? (async () => {
+          await this.session.post("HeapProfiler.enable")
+          await this.session.post("HeapProfiler.startSampling", {
+            samplingInterval: HEAP_PROFILE_INTERVAL_BYTES,
+            includeObjectsCollectedByMajorGC: process.env.ZACTOR_BENCH_HEAP_LIVE !== "1",
+            includeObjectsCollectedByMinorGC: process.env.ZACTOR_BENCH_HEAP_LIVE === undefined,
+          })
+        })()
+      : (async () => {
+          await this.session.post("Profiler.enable")
+          await this.session.post("Profiler.setSamplingInterval", { interval: CPU_PROFILE_INTERVAL_US })
+          await this.session.post("Profiler.start")
+        })()
   }
 
   async stop(file: string): Promise<void> {
     if (this.started === undefined) return
     await this.started
-    const { profile } = (await this.session.post("Profiler.stop")) as { profile: { nodes: Array<ProfileNode> } }
-    for (const node of profile.nodes) {
-      const frame = node.callFrame
-      if (!frame.url.startsWith("file://")) continue
-      const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber)
-      if (entry === undefined || !("originalSource" in entry)) continue
-      frame.url = entry.originalSource
-      frame.lineNumber = entry.originalLine
-      frame.columnNumber = entry.originalColumn
+    if (this.heap) {
+      const { profile } = (await this.session.post("HeapProfiler.stopSampling")) as {
+        profile: { head: HeapProfileNode }
+      }
+      const visit = (node: HeapProfileNode): void => {
+        mapToSource(node.callFrame)
+        for (const child of node.children) visit(child)
+      }
+      visit(profile.head)
+      writeFileSync(file, JSON.stringify(profile))
+    } else {
+      const { profile } = (await this.session.post("Profiler.stop")) as { profile: { nodes: Array<ProfileNode> } }
+      for (const node of profile.nodes) mapToSource(node.callFrame)
+      writeFileSync(file, JSON.stringify(profile))
     }
-    writeFileSync(file, JSON.stringify(profile))
     this.session.disconnect()
   }
 }
@@ -323,8 +377,9 @@ export const serveControl = (
   counters?: () => { readonly [name: string]: number },
 ): void => {
   let lastCpu = process.cpuUsage()
-  const profileFile = process.env[CPU_PROFILE_ENV]
-  const profiler = profileFile === undefined ? undefined : new RoleProfiler()
+  const heapFile = process.env[HEAP_PROFILE_ENV]
+  const profileFile = heapFile ?? process.env[CPU_PROFILE_ENV]
+  const profiler = profileFile === undefined ? undefined : new RoleProfiler(heapFile !== undefined)
   process.on("message", (message: Control) => {
     switch (message.type) {
       case "start":
@@ -348,11 +403,13 @@ export const serveControl = (
 }
 
 /** Sends a report to the orchestrator. @since 0.1.0 */
-export const reportToParent = (report: RoleReport): void => {
-  if (process.send === undefined)
-    die(new Error("bench roles run under transport.bench.ts or rpc.bench.ts (no IPC channel)"))
+export const reportToParent = (report: RoleReport | RoleMessage): void => {
+  if (process.send === undefined) die(new Error("bench roles run under a *.bench.ts orchestrator (no IPC channel)"))
   else process.send(report)
 }
+
+/** Any message between an orchestrator and a role: a `type` and fields (delivery.bench.ts's own protocol). @since 0.1.0 */
+export type RoleMessage = { readonly type: string } & { readonly [field: string]: unknown }
 
 // --- orchestrator side -------------------------------------------------------------------------------------
 
@@ -374,6 +431,17 @@ export const killRoles = (): void => {
   }
 }
 
+/** Makes sure no role outlives the orchestrator: killed on exit and on SIGINT, SIGTERM and SIGHUP. @since 0.1.0 */
+export const killRolesOnExit = (): void => {
+  process.on("exit", killRoles)
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      killRoles()
+      process.exit(130)
+    })
+  }
+}
+
 /**
  * Whether roles can be pinned to CPUs 0 and 1 with `taskset` (Linux, util-linux, at least two CPUs).
  *
@@ -387,7 +455,7 @@ export class Role {
   readonly file: string
   readonly child: ChildProcess
   readonly exited: Promise<void>
-  private readonly waiting = new Map<string, { resolve(r: RoleReport): void; reject(e: Error): void }>()
+  private readonly waiting = new Map<string, { resolve(r: RoleMessage): void; reject(e: Error): void }>()
 
   /**
    * Starts `bench/<file>` with `args`, pinned to `cpu` when given (the whole process, every thread);
@@ -418,7 +486,7 @@ export class Role {
         done()
       })
     })
-    this.child.on("message", (report: RoleReport) => {
+    this.child.on("message", (report: RoleMessage) => {
       const waiter = this.waiting.get(report.type)
       this.waiting.delete(report.type)
       waiter?.resolve(report)
@@ -427,6 +495,18 @@ export class Role {
 
   /** Waits for the next report of a type, failing if the role exits first or after `timeoutMs`. */
   next<T extends RoleReport["type"]>(type: T, timeoutMs: number): Promise<Extract<RoleReport, { type: T }>> {
+    return this.nextMessage(type, timeoutMs) as Promise<Extract<RoleReport, { type: T }>>
+  }
+
+  /** Sends a message of the role's own protocol and waits for the reply of type `reply`. */
+  ask(message: RoleMessage, reply: string, timeoutMs = 10_000): Promise<RoleMessage> {
+    const answer = this.nextMessage(reply, timeoutMs)
+    if (this.child.connected) this.child.send(message)
+    return answer
+  }
+
+  /** Waits for the next message of any type. */
+  nextMessage(type: string, timeoutMs: number): Promise<RoleMessage> {
     return new Promise((resolvePromise, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(type)
@@ -435,7 +515,7 @@ export class Role {
       this.waiting.set(type, {
         resolve: (report) => {
           clearTimeout(timer)
-          resolvePromise(report as Extract<RoleReport, { type: T }>)
+          resolvePromise(report)
         },
         reject: (error) => {
           clearTimeout(timer)
@@ -465,6 +545,89 @@ export class Role {
     }, graceMs)
     await this.exited
     clearTimeout(timer)
+  }
+}
+
+// --- command line ----------------------------------------------------------------------------------------------
+
+/** The flags of a benchmark, as `node:util`'s `parseArgs` options. @since 0.1.0 */
+export type FlagSpec = { readonly [flag: string]: { readonly type: "string" | "boolean" } }
+
+/** Parsed flags with the checks every benchmark needs. @since 0.1.0 */
+export interface BenchFlags {
+  readonly values: { readonly [flag: string]: string | boolean | undefined }
+  /** A positive number flag, or `fallback` when absent; exits with the usage when invalid. */
+  readonly positive: (flag: string, fallback: number) => number
+  /** A positive integer flag (rounded). */
+  readonly count: (flag: string, fallback: number) => number
+  /** A comma-separated list flag of values from `allowed`, or `fallback`. */
+  readonly list: <T extends string>(flag: string, allowed: ReadonlyArray<T>, fallback?: ReadonlyArray<T>) => Array<T>
+  /** A comma-separated list of positive integers, or `fallback`. */
+  readonly counts: (flag: string, fallback: ReadonlyArray<number>) => Array<number>
+  /** `--seconds`, `--rounds`, `--warmup`, with `--quick` (1 round of 1 s after 0.5 s) changing their defaults. */
+  readonly seconds: number
+  readonly rounds: number
+  readonly warmupSeconds: number
+}
+
+/**
+ * Parses this process's flags: `spec` plus the common `--seconds N` (3), `--rounds N` (3), `--warmup N` (1),
+ * `--quick` and `--help` (prints `usage`). Invalid values print the usage and exit with status 2.
+ *
+ * @since 0.1.0
+ */
+export const parseFlags = (usage: string, spec: FlagSpec): BenchFlags => {
+  const { values } = parseArgs({
+    // pnpm forwards a literal "--" when it is written before the flags; it separates nothing here.
+    args: process.argv.slice(2).filter((arg) => arg !== "--"),
+    options: {
+      ...spec,
+      seconds: { type: "string" },
+      rounds: { type: "string" },
+      warmup: { type: "string" },
+      quick: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+  }) as { values: { readonly [flag: string]: string | boolean | undefined } }
+  if (values.help === true) {
+    console.log(usage)
+    process.exit(0)
+  }
+  const invalid = (message: string): never => {
+    console.error(`${message}\n${usage}`)
+    process.exit(2)
+  }
+  const text = (flag: string): string | undefined => {
+    const value = values[flag]
+    return typeof value === "string" ? value : undefined
+  }
+  const number = (flag: string, raw: string): number => {
+    const value = Number(raw)
+    return Number.isFinite(value) && value > 0 ? value : invalid(`--${flag} must be a positive number, got "${raw}"`)
+  }
+  const positive = (flag: string, fallback: number): number => {
+    const raw = text(flag)
+    return raw === undefined ? fallback : number(flag, raw)
+  }
+  const count = (flag: string, fallback: number): number => Math.round(positive(flag, fallback))
+  const list = <T extends string>(flag: string, allowed: ReadonlyArray<T>, fallback: ReadonlyArray<T> = allowed) =>
+    (text(flag)?.split(",") ?? [...fallback]).map((item) =>
+      allowed.includes(item as T) ? (item as T) : invalid(`unknown value "${item}" for --${flag}`),
+    )
+  const counts = (flag: string, fallback: ReadonlyArray<number>): Array<number> =>
+    text(flag)
+      ?.split(",")
+      .map((item) => Math.round(number(flag, item))) ?? [...fallback]
+  const quick = values.quick === true
+  return {
+    values,
+    positive,
+    count,
+    list,
+    counts,
+    seconds: positive("seconds", quick ? 1 : 3),
+    rounds: count("rounds", quick ? 1 : 3),
+    warmupSeconds: positive("warmup", quick ? 0.5 : 1),
   }
 }
 

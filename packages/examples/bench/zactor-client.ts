@@ -17,7 +17,7 @@ const program = Effect.gen(function* () {
     const refused = transport.offer(peer.id, payload)
     if (refused !== undefined) die(refused)
   })
-  serveControl(loop)
+  serveControl(loop, () => ({ ...transport.metrics() }))
   reportToParent({ type: "ready", endpoint })
   // The hot-path pull API: drain what is waiting, then wait once (a microtask wake-up, no scheduler turn).
   yield* Effect.promise(async () => {

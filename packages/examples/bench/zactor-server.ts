@@ -12,7 +12,7 @@ import { decodeRequest, die, encodeReply, reportToParent, serveControl } from ".
 const program = Effect.gen(function* () {
   const transport = yield* ZmqTransport.make()
   const endpoint = yield* transport.bind("tcp://127.0.0.1:*")
-  serveControl(undefined)
+  serveControl(undefined, () => ({ ...transport.metrics() }))
   reportToParent({ type: "ready", endpoint })
   yield* Effect.promise(async () => {
     for (;;) {

@@ -32,7 +32,10 @@ export interface CurveOptions {
  * @since 0.1.0
  */
 export interface TransportOptions {
-  /** ZMTP heartbeat (PING) interval. Default 250 ms. Must match on both ends: lower means faster detection. */
+  /**
+   * ZMTP heartbeat (PING) interval of the ROUTER and DEALERs (PUB/SUB sockets run without, see docs/TRANSPORT.md).
+   * Default 250 ms. Must match on both ends: lower means faster detection.
+   */
   readonly heartbeatInterval?: Duration.Input | undefined
   /**
    * How long without any traffic after a PING before the connection is declared dead. Default 1 s, which

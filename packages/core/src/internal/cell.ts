@@ -68,6 +68,8 @@ export class Cell {
   deadLetters = 0
   /** Stop bookkeeping, allocated only once a stop begins. */
   stopping: Stopping | undefined = undefined
+  /** Supervision bookkeeping (crash on defect, exit watchers), allocated only for actors that use it. */
+  watch: Watch | undefined = undefined
   state: unknown
   readonly ref: ActorRef.ActorRef
   readonly behavior: AnyBehavior
@@ -102,6 +104,15 @@ interface Stopping {
   finishOnRelease: boolean
   /** Further `stop` calls, woken when the stop completes. */
   readonly waiters: Array<() => void>
+}
+
+/** How a supervised actor ends: whether a defect crashes it, why it ended, and who waits for that. */
+export interface Watch {
+  crashOnDefect: boolean
+  /** Set when a defect crashed the actor; its exit is then that failure instead of a success. */
+  crash: Cause.Cause<never> | undefined
+  exit: Exit.Exit<void> | undefined
+  readonly waiters: Array<(exit: Exit.Exit<void>) => void>
 }
 
 /** The context handed to one handler or hook; buffers its state change until the handler ends. */
@@ -324,9 +335,16 @@ const turn = (
         cell.processed++
         if (Exit.isSuccess(exit)) context.settle(true)
         else if (Cause.hasDies(exit.cause)) {
-          // Until supervision: the caller gets `internal`, the actor keeps its previous state and goes on.
+          // The caller gets `internal`; the actor keeps its previous state and goes on, unless it is supervised
+          // (crash on defect): then it stops with that cause and its supervisor starts a new incarnation.
           cell.defects++
           context.settle(false)
+          if (cell.watch?.crashOnDefect === true && cell.status === Status.Running) {
+            cell.watch.crash = Cause.die(Cause.squash(exit.cause))
+            beginStop(cell)
+            release(cell)
+            return Scope.close(cell.scope, Exit.failCause(cell.watch.crash))
+          }
         } else if (Cause.hasInterrupts(exit.cause)) context.settle(false)
         else {
           cell.failed++
@@ -444,6 +462,11 @@ const finish = (cell: Cell): Effect.Effect<void> => {
       const waiters = cell.stopping?.waiters ?? []
       cell.stopping = undefined
       for (const wake of waiters) wake()
+      const watch = cell.watch
+      if (watch !== undefined) {
+        watch.exit = watch.crash === undefined ? Exit.void : Exit.failCause(watch.crash)
+        for (const wake of watch.waiters.splice(0)) wake(watch.exit)
+      }
     }),
   )
 }
@@ -482,6 +505,27 @@ export const awaitStopped = (cell: Cell): Effect.Effect<void> =>
     if (stopping === undefined || fiber === cell.holder) return Effect.void
     return Effect.callback<void>((resume) => {
       stopping.waiters.push(() => resume(Effect.void))
+    })
+  })
+
+/** The supervision bookkeeping of a cell, allocated on first use. */
+export const watchOf = (cell: Cell): Watch => {
+  cell.watch ??= { crashOnDefect: false, crash: undefined, exit: undefined, waiters: [] }
+  return cell.watch
+}
+
+/** Waits until the actor has stopped: a success, or the defect that crashed it. */
+export const awaitExit = (cell: Cell): Effect.Effect<Exit.Exit<void>> =>
+  Effect.callback<Exit.Exit<void>>((resume) => {
+    const watch = watchOf(cell)
+    if (watch.exit !== undefined) return resume(Effect.succeed(watch.exit))
+    // Stopped before anyone watched: it did not crash (a crash allocates the watch first).
+    if (cell.status === Status.Stopped) return resume(Effect.succeed(Exit.void))
+    const wake = (exit: Exit.Exit<void>) => resume(Effect.succeed(exit))
+    watch.waiters.push(wake)
+    return Effect.sync(() => {
+      const index = watch.waiters.indexOf(wake)
+      if (index >= 0) watch.waiters.splice(index, 1)
     })
   })
 

@@ -65,7 +65,8 @@ export const recordOf = (info: Envelope.NodeInfo): Discovery.MemberRecord => ({
   protocolVersion: Envelope.PROTOCOL_VERSION,
 })
 
-const isUp = (remote: Remote): boolean => remote.connectedBefore && !remote.down
+/** Connected, and not declared dead by liveness (silent on an open connection: frozen, event loop stuck). */
+const isUp = (remote: Remote): boolean => remote.connectedBefore && !remote.down && remote.liveness.state !== "dead"
 
 const stateOf = (tracked: Tracked): Discovery.MemberState => {
   if (tracked.record.protocolVersion !== Envelope.PROTOCOL_VERSION) return "incompatible"

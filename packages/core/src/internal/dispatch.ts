@@ -7,14 +7,16 @@
 
 import type { Peer, TransportShape } from "@zactor/transport"
 import { Cause, Effect, type Exit, type Fiber } from "effect"
-import type { CallContext } from "../CallContext.ts"
+import type { CallContext, Caller } from "../CallContext.ts"
 import type * as Contract from "../Contract.ts"
 import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
 import { type Outcome as DedupeOutcome, type DedupeStoreShape, OUTCOME_UNKNOWN } from "../DedupeStore.ts"
 import * as Envelope from "../Envelope.ts"
 import { RpcError } from "../RpcError.ts"
-import type { NodeMetrics } from "./nodeMetrics.ts"
-import { timerDelay } from "./remotes.ts"
+import * as Histogram from "./histogram.ts"
+import { type DeadlineEntry, DeadlineQueue } from "./deadlines.ts"
+import { countBy, type RuntimeMetrics as NodeMetrics } from "./nodeMetrics.ts"
+import { ServedCall } from "./trace.ts"
 
 /** A served method with its handler, services already provided. */
 export interface ServedMethod {
@@ -44,26 +46,76 @@ const DEFAULT_CREDIT = 16
  */
 export type Resolver = (address: string) => ReadonlyMap<string, ServedMethod> | undefined
 
-/** A request being served. */
-interface Inflight {
-  fiber: Fiber.Fiber<unknown, unknown> | undefined
-  timer: ReturnType<typeof setTimeout> | undefined
-  cancelled: boolean
+/**
+ * A request whose handler is still running after it started (most finish as they start and are answered at
+ * once, with none of this): what answering it needs, and its entry in the in-flight table and deadline queue.
+ */
+class Inflight implements DeadlineEntry {
+  deadlineAt = 0
+  deadlinePrev: DeadlineEntry | undefined = undefined
+  deadlineNext: DeadlineEntry | undefined = undefined
+  deadlineList: DeadlineEntry["deadlineList"] = undefined
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  cancelled = false
   /** Why the handler was interrupted, when it was: kept in the outcome a duplicate of a keyed call gets. */
-  stoppedBy: string | undefined
+  stoppedBy: string | undefined = undefined
+  /** Wakes a streaming handler waiting for credit. */
+  wake: (() => void) | undefined = undefined
   /** Stream elements the caller still accepts. */
   credit: number
-  /** Wakes a streaming handler waiting for credit. */
-  wake: (() => void) | undefined
+  readonly peer: Peer.Peer
+  readonly id: number
+  readonly target: string
+  readonly timeoutMs: number
+  readonly attempt: number
+  readonly served: ServedMethod
+  readonly context: CallContext
+  /** `target` NUL idempotency key, for calls that carry one. */
+  readonly dedupeKey: string | undefined
+  /** `performance.now()` at arrival, for the serve latency histogram. */
+  readonly started: number
+
+  constructor(
+    peer: Peer.Peer,
+    id: number,
+    timeoutMs: number,
+    attempt: number,
+    credit: number,
+    served: ServedMethod,
+    context: CallContext,
+    dedupeKey: string | undefined,
+    started: number,
+  ) {
+    this.peer = peer
+    this.id = id
+    this.target = context.method
+    this.timeoutMs = timeoutMs
+    this.attempt = attempt
+    this.credit = credit
+    this.served = served
+    this.context = context
+    this.dedupeKey = dedupeKey
+    this.started = started
+  }
 }
 
 const EMPTY_HEADERS: Envelope.Headers = Object.freeze({})
+
+/** Most peers whose `Caller` is kept for reuse. */
+const MAX_CALLERS = 4096
 
 /** Routes inbound calls to handlers and sends their outcomes back. */
 export class Dispatcher {
   private readonly addresses = new Map<string, Map<string, ServedMethod>>()
   private readonly resolvers = new Map<string, Resolver>()
-  private readonly inflight = new Map<string, Inflight>()
+  /** Full targets (`address/method`) of registered addresses already resolved: one lookup per request. */
+  private readonly resolved = new Map<string, ServedMethod>()
+  /** Requests being served, by peer, then by correlation id (numbers: no key string per request). */
+  private readonly inflight = new Map<Peer.PeerId, Map<number, Inflight>>()
+  private inflightTotal = 0
+  private readonly deadlines = new DeadlineQueue<Inflight>((entry) => this.expire(entry))
+  /** The last `Caller` made per peer, reused while the peer's node id and key stay the same. */
+  private readonly callers = new Map<Peer.PeerId, Caller>()
   private readonly transport: TransportShape
   private readonly metrics: NodeMetrics
   private readonly maxConcurrentCalls: number
@@ -85,12 +137,17 @@ export class Dispatcher {
     this.deadLetter = deadLetter
   }
 
+  /** Set by the node: told when a handler dies with a defect (a bug), to log it. */
+  onDefect: ((context: CallContext, cause: Cause.Cause<unknown>) => void) | undefined = undefined
+
   /** Registers the methods of one address (a service name, or `@actor`); returns the unregister function. */
   register(address: string, methods: Map<string, ServedMethod>): () => void {
     if (this.addresses.has(address)) throw new Error(`"${address}" is already served on this node`)
     this.addresses.set(address, methods)
+    this.resolved.clear()
     return () => {
       if (this.addresses.get(address) === methods) this.addresses.delete(address)
+      this.resolved.clear()
     }
   }
 
@@ -111,19 +168,30 @@ export class Dispatcher {
     return [...this.addresses.keys()]
   }
 
+  /** Whether an address (a service, or `@actor` of a family) is served now: death watches of actors ask this. */
+  serves(address: string): boolean {
+    return this.addresses.has(address) || this.resolveFamily(address) !== undefined
+  }
+
   /** Requests being served now. */
   get inflightCount(): number {
-    return this.inflight.size
+    return this.inflightTotal
   }
 
   private resolve(target: string): ServedMethod | string {
+    const known = this.resolved.get(target)
+    if (known !== undefined) return known
     const slash = target.lastIndexOf("/")
     if (slash <= 0) return `target "${target}" is not of the form address/method`
     const address = target.slice(0, slash)
-    const methods = this.addresses.get(address) ?? this.resolveFamily(address)
+    const registered = this.addresses.get(address)
+    const methods = registered ?? this.resolveFamily(address)
     if (methods === undefined) return `no service or actor "${address}" on this node`
     const served = methods.get(target.slice(slash + 1))
-    return served ?? `"${address}" has no method "${target.slice(slash + 1)}"`
+    if (served === undefined) return `"${address}" has no method "${target.slice(slash + 1)}"`
+    // Only registered addresses are remembered (bounded by what is served); family members come and go.
+    if (registered !== undefined) this.resolved.set(target, served)
+    return served
   }
 
   private resolveFamily(address: string): ReadonlyMap<string, ServedMethod> | undefined {
@@ -145,20 +213,11 @@ export class Dispatcher {
     if (typeof served === "string") return this.refuse(peer, id, "not_found", served, target, "unroutable", attempt)
     if (timeoutMs === 0) {
       if (ack) this.sendAck(peer, id)
-      this.metrics.requestsExpired++
-      this.deadLetter({
-        reason: "expired",
-        target,
-        direction: "inbound",
-        attempt,
-        count: 1,
-        detail: "arrived expired",
-        at: Date.now(),
-      })
+      this.expired(target, attempt, "arrived expired")
       return
     }
-    if (this.inflight.size >= this.maxConcurrentCalls) {
-      const message = `node is serving ${this.inflight.size} calls, its limit`
+    if (this.inflightTotal >= this.maxConcurrentCalls) {
+      const message = `node is serving ${this.inflightTotal} calls, its limit`
       return this.refuse(peer, id, "overloaded", message, target, "over-limit", attempt)
     }
     const decoded = served.method.payload.decode(body)
@@ -167,107 +226,214 @@ export class Dispatcher {
       const message = `${target}: invalid payload${field}: ${decoded.failure.message}`
       return this.refuse(peer, id, "invalid_argument", message, target, "rejected", attempt)
     }
-    const key = `${peer.id}#${id}`
-    if (this.inflight.has(key)) {
+    let calls = this.inflight.get(peer.id)
+    if (calls?.has(id) === true) {
       return this.refuse(peer, id, "invalid_argument", `duplicate correlation id ${id}`, target, "rejected", attempt)
     }
     // Idempotency keys: run the handler once per key inside the window, answer duplicates from the store.
     const idempotencyKey = served.method._tag === "Unary" && typeof headers?.ik === "string" ? headers.ik : undefined
     const dedupeKey = idempotencyKey === undefined ? undefined : `${target}\u0000${idempotencyKey}`
-    if (dedupeKey !== undefined) {
-      const begun = this.dedupe.begin(dedupeKey, Envelope.fingerprint(body))
-      switch (begun._tag) {
-        case "Done":
-          this.metrics.deduplicated++
-          return this.sendOutcome(peer, id, begun.outcome)
-        case "Running":
-          this.metrics.deduplicated++
-          if (ack) this.sendAck(peer, id)
-          void begun.wait.then((outcome) =>
-            outcome === undefined
-              ? this.sendFailure(
-                  peer,
-                  id,
-                  "unavailable",
-                  `${target}: the first attempt did not finish; try again`,
-                  null,
-                )
-              : this.sendOutcome(peer, id, outcome),
-          )
-          return
-        case "Conflict":
-          return this.refuse(
-            peer,
-            id,
-            "idempotency_conflict",
-            `${target}: idempotency key "${idempotencyKey}" was used with a different payload`,
-            target,
-            "rejected",
-            attempt,
-          )
-        case "New":
-          break
-      }
-    }
-    const context: CallContext = {
-      method: target,
-      caller: { peerId: peer.id, nodeId: callerNodeId, publicKey: peer.publicKey },
-      deadline: Date.now() + timeoutMs,
-      headers: headers ?? EMPTY_HEADERS,
-    }
+    if (dedupeKey !== undefined && this.deduplicated(peer, id, target, body, dedupeKey, ack, attempt)) return
+    const context = this.contextFor(peer, callerNodeId, target, Date.now() + timeoutMs, headers, id)
     this.metrics.requestsServed++
-    const initialCredit = headers?.cr
-    const entry: Inflight = {
-      fiber: undefined,
-      timer: undefined,
-      cancelled: false,
-      stoppedBy: undefined,
-      credit: typeof initialCredit === "number" && initialCredit > 0 ? initialCredit : DEFAULT_CREDIT,
-      wake: undefined,
+    const started = performance.now()
+    let request: Inflight | undefined
+    let sink: StreamSink | undefined
+    if (served.method._tag === "ServerStream") {
+      // A stream's sink needs its entry (credit) from the start.
+      const initialCredit = headers?.cr
+      const credit = typeof initialCredit === "number" && initialCredit > 0 ? initialCredit : DEFAULT_CREDIT
+      request = new Inflight(peer, id, timeoutMs, attempt, credit, served, context, dedupeKey, started)
+      calls = this.track(calls, request)
+      sink = this.sinkFor(peer, id, request)
     }
-    this.inflight.set(key, entry)
-    const sink = served.method._tag === "ServerStream" ? this.sinkFor(peer, id, entry) : undefined
     const fiber = served.fork(decoded.success, context, sink)
-    entry.fiber = fiber
-    entry.timer = setTimeout(() => {
-      // The caller has given up by now; stop the work and answer for callers that still listen.
-      if (this.inflight.get(key) !== entry) return
-      this.metrics.requestsExpired++
-      this.deadLetter({
-        reason: "expired",
-        target,
-        direction: "inbound",
-        attempt,
-        count: 1,
-        detail: "deadline passed while running",
-        at: Date.now(),
-      })
-      entry.cancelled = true
-      entry.stoppedBy = "its deadline passed"
-      fiber.interruptUnsafe()
-      this.sendFailure(
-        peer,
-        id,
-        "deadline_exceeded",
-        `${target}: deadline of ${timeoutMs} ms passed on the server`,
-        null,
-      )
-    }, timerDelay(timeoutMs))
+    // Most handlers finish as they start (the fiber runs synchronously until it first waits): answer at once,
+    // with no in-flight entry, deadline, observer or ACK (the answer, in this same batch, acknowledges receipt).
+    const done = fiber.pollUnsafe()
+    if (done !== undefined) {
+      if (request !== undefined) this.untrack(request)
+      return this.finish(peer, id, served, context, dedupeKey, started, request, done)
+    }
+    if (request === undefined) {
+      request = new Inflight(peer, id, timeoutMs, attempt, DEFAULT_CREDIT, served, context, dedupeKey, started)
+      this.track(calls, request)
+    }
+    this.watch(request, fiber)
+    if (ack && this.inflight.get(peer.id)?.get(id) === request) this.sendAck(peer, id)
+  }
+
+  /** A handler still running: answered when it ends, or interrupted at its deadline. */
+  private watch(running: Inflight, fiber: Fiber.Fiber<unknown, unknown>): void {
+    // Its own method, so that the closure's context is allocated here, not on every request's fast path.
+    running.fiber = fiber
+    this.deadlines.add(running, running.timeoutMs, running.started)
     fiber.addObserver((exit) => {
-      clearTimeout(entry.timer)
-      this.inflight.delete(key)
-      const outcome = this.outcomeOf(target, served, exit)
-      if (dedupeKey !== undefined && outcome !== undefined) {
-        // Once a keyed handler has started, its outcome is kept whatever it is, so that no duplicate runs it
-        // again: an interrupted handler (cancelled, stopped at its deadline, node closing) may have had its
-        // effect (Effect reports an interrupted fiber as interrupted even when it finished an uninterruptible
-        // region), so its duplicates are told the outcome is unknown instead.
-        const interrupted = exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
-        this.dedupe.complete(dedupeKey, interrupted ? unknownOutcome(target, entry.stoppedBy) : outcome)
-      }
-      if (!entry.cancelled) this.sendOutcome(peer, id, outcome)
+      this.untrack(running)
+      this.finish(
+        running.peer,
+        running.id,
+        running.served,
+        running.context,
+        running.dedupeKey,
+        running.started,
+        running,
+        exit,
+      )
     })
-    if (ack && this.inflight.get(key) === entry) this.sendAck(peer, id)
+  }
+
+  /**
+   * Answers a request whose handler finished (unless it was cancelled: `running` says, for one that did not
+   * finish at once), and stores the outcome of keyed calls.
+   */
+  private finish(
+    peer: Peer.Peer,
+    id: number,
+    served: ServedMethod,
+    context: CallContext,
+    dedupeKey: string | undefined,
+    started: number,
+    running: Inflight | undefined,
+    exit: Exit.Exit<unknown, unknown>,
+  ): void {
+    Histogram.observe(this.metrics.serveLatency, performance.now() - started)
+    const target = context.method
+    if (exit._tag === "Success" && dedupeKey === undefined && served.method._tag === "Unary") {
+      // The common case, without building an outcome to store.
+      const encoded = served.method.success.encode(exit.value)
+      if (encoded._tag === "Success") {
+        if (running === undefined || !running.cancelled) this.sendReply(peer, id, encoded.success)
+        return
+      }
+    }
+    if (exit._tag === "Failure" && this.onDefect !== undefined && exit.cause.reasons.some(Cause.isDieReason)) {
+      this.onDefect(context, exit.cause)
+    }
+    const outcome = this.outcomeOf(target, served, exit)
+    if (dedupeKey !== undefined && outcome !== undefined) {
+      // Once a keyed handler has started, its outcome is kept whatever it is, so that no duplicate runs it
+      // again: an interrupted handler (cancelled, stopped at its deadline, node closing) may have had its
+      // effect (Effect reports an interrupted fiber as interrupted even when it finished an uninterruptible
+      // region), so its duplicates are told the outcome is unknown instead.
+      const interrupted = exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+      this.dedupe.complete(dedupeKey, interrupted ? unknownOutcome(target, running?.stoppedBy) : outcome)
+    }
+    if (running === undefined || !running.cancelled) this.sendOutcome(peer, id, outcome)
+  }
+
+  /**
+   * Idempotency keys: runs the handler once per key inside the window and answers duplicates from the store.
+   * True when the request was answered (or will be) without running its handler.
+   */
+  private deduplicated(
+    peer: Peer.Peer,
+    id: number,
+    target: string,
+    body: unknown,
+    dedupeKey: string,
+    ack: boolean,
+    attempt: number,
+  ): boolean {
+    const begun = this.dedupe.begin(dedupeKey, Envelope.fingerprint(body))
+    switch (begun._tag) {
+      case "Done":
+        this.metrics.deduplicated++
+        this.sendOutcome(peer, id, begun.outcome)
+        return true
+      case "Running":
+        this.metrics.deduplicated++
+        if (ack) this.sendAck(peer, id)
+        void begun.wait.then((outcome) =>
+          outcome === undefined
+            ? this.sendFailure(
+                peer,
+                id,
+                "unavailable",
+                `${target}: the first attempt did not finish; try again`,
+                null,
+              )
+            : this.sendOutcome(peer, id, outcome),
+        )
+        return true
+      case "Conflict":
+        this.refuse(
+          peer,
+          id,
+          "idempotency_conflict",
+          `${target}: idempotency key "${dedupeKey.slice(target.length + 1)}" was used with a different payload`,
+          target,
+          "rejected",
+          attempt,
+        )
+        return true
+      case "New":
+        return false
+    }
+  }
+
+  /** Records a request as being served; returns the peer's map. */
+  private track(calls: Map<number, Inflight> | undefined, entry: Inflight): Map<number, Inflight> {
+    let map = calls
+    if (map === undefined) {
+      map = new Map()
+      this.inflight.set(entry.peer.id, map)
+    }
+    map.set(entry.id, entry)
+    this.inflightTotal++
+    return map
+  }
+
+  /** Forgets a request (it finished, or the node closes); a no-op when already forgotten. */
+  private untrack(entry: Inflight): void {
+    this.deadlines.remove(entry)
+    const calls = this.inflight.get(entry.peer.id)
+    if (calls?.get(entry.id) !== entry) return
+    calls.delete(entry.id)
+    this.inflightTotal--
+    if (calls.size === 0) this.inflight.delete(entry.peer.id)
+  }
+
+  /** A request's deadline passed while its handler ran: the caller has given up by now. */
+  private expire(entry: Inflight): void {
+    if (this.inflight.get(entry.peer.id)?.get(entry.id) !== entry) return
+    // Stop the work and answer for callers that still listen.
+    this.expired(entry.target, entry.attempt, "deadline passed while running")
+    entry.cancelled = true
+    entry.stoppedBy = "its deadline passed"
+    entry.fiber?.interruptUnsafe()
+    this.sendFailure(
+      entry.peer,
+      entry.id,
+      "deadline_exceeded",
+      `${entry.target}: deadline of ${entry.timeoutMs} ms passed on the server`,
+      null,
+    )
+  }
+
+  /** Counts and dead-letters a request dropped for its deadline. */
+  private expired(target: string, attempt: number, detail: string): void {
+    this.metrics.requestsExpired++
+    this.deadLetter({ reason: "expired", target, direction: "inbound", attempt, count: 1, detail, at: Date.now() })
+  }
+
+  /** The context a handler sees; the caller part is shared by the calls of one peer. */
+  private contextFor(
+    peer: Peer.Peer,
+    callerNodeId: string | undefined,
+    target: string,
+    deadline: number,
+    headers: Envelope.Headers | null,
+    id: number,
+  ): CallContext {
+    let caller = this.callers.get(peer.id)
+    if (caller === undefined || caller.nodeId !== callerNodeId || caller.publicKey !== peer.publicKey) {
+      caller = { peerId: peer.id, nodeId: callerNodeId, publicKey: peer.publicKey }
+      // Bounded like the transport's inbound peers: forget them all rather than track each one's end.
+      if (this.callers.size >= MAX_CALLERS) this.callers.clear()
+      this.callers.set(peer.id, caller)
+    }
+    return new ServedCall(target, caller, deadline, headers ?? EMPTY_HEADERS, id)
   }
 
   onTell(peer: Peer.Peer, callerNodeId: string | undefined, envelope: Envelope.Tell): void {
@@ -302,13 +468,7 @@ export class Dispatcher {
       return
     }
     this.metrics.tellsReceived++
-    const context: CallContext = {
-      method: target,
-      caller: { peerId: peer.id, nodeId: callerNodeId, publicKey: peer.publicKey },
-      deadline: Number.POSITIVE_INFINITY,
-      headers: headers ?? EMPTY_HEADERS,
-    }
-    served.fork(decoded.success, context, undefined)
+    served.fork(decoded.success, this.contextFor(peer, callerNodeId, target, Number.POSITIVE_INFINITY, headers, 0), undefined)
   }
 
   /** The sink of one streaming call: sends ITEMs while the caller has credit, waits for CREDIT otherwise. */
@@ -333,14 +493,14 @@ export class Dispatcher {
   }
 
   onCredit(peer: Peer.Peer, id: number, n: number): void {
-    const entry = this.inflight.get(`${peer.id}#${id}`)
+    const entry = this.inflight.get(peer.id)?.get(id)
     if (entry === undefined) return
     entry.credit += n
     if (entry.credit > 0) entry.wake?.()
   }
 
   onCancel(peer: Peer.Peer, id: number): void {
-    const entry = this.inflight.get(`${peer.id}#${id}`)
+    const entry = this.inflight.get(peer.id)?.get(id)
     if (entry === undefined) return
     this.metrics.requestsCancelled++
     entry.cancelled = true
@@ -350,13 +510,15 @@ export class Dispatcher {
 
   /** Interrupts every handler, for shutdown. */
   interruptAll(): void {
-    for (const entry of this.inflight.values()) {
+    const entries = [...this.inflight.values()].flatMap((calls) => [...calls.values()])
+    this.inflight.clear()
+    this.inflightTotal = 0
+    this.deadlines.clear()
+    for (const entry of entries) {
       entry.cancelled = true
       entry.stoppedBy = "the node was closing"
-      clearTimeout(entry.timer)
       entry.fiber?.interruptUnsafe()
     }
-    this.inflight.clear()
   }
 
   /** What a finished handler answers; `undefined` for a stream's normal end (END, not stored). */
@@ -387,9 +549,13 @@ export class Dispatcher {
 
   private sendOutcome(peer: Peer.Peer, id: number, outcome: DedupeOutcome | undefined): void {
     if (outcome === undefined) this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.End, id])
-    else if (outcome._tag === "Reply")
-      this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Reply, id, outcome.body])
+    else if (outcome._tag === "Reply") this.sendReply(peer, id, outcome.body)
     else this.sendFailure(peer, id, outcome.code, outcome.message, outcome.error)
+  }
+
+  private sendReply(peer: Peer.Peer, id: number, body: unknown): void {
+    // A refused reply (peer gone, queue full) is already counted by the transport; the caller times out.
+    this.transport.offer(peer.id, Envelope.encodeReply(id, body))
   }
 
   private refuse(
@@ -411,6 +577,7 @@ export class Dispatcher {
   }
 
   private sendFailure(peer: Peer.Peer, id: number, code: string, message: string, error: unknown): void {
+    countBy(this.metrics.serveErrors, code)
     this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Failure, id, code, message, error])
   }
 

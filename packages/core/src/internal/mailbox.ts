@@ -39,6 +39,12 @@ export interface Waiter {
 /** Skipped entries tolerated before the array is compacted. */
 const COMPACT_AFTER = 64
 
+/** Messages waiting in every mailbox of this process: the `mailbox` load signal nodes report in PONGs. */
+let waitingInProcess = 0
+
+/** How many messages wait in the actor mailboxes of this process now. */
+export const waitingTotal = (): number => waitingInProcess
+
 /** A FIFO of waiters with O(1) cancellation. */
 export class Mailbox {
   private items: Array<Waiter> = []
@@ -49,6 +55,7 @@ export class Mailbox {
   push(waiter: Waiter): void {
     this.items.push(waiter)
     this.size++
+    waitingInProcess++
   }
 
   /** Takes the oldest waiting message out of line, or `undefined` when none waits. */
@@ -59,6 +66,7 @@ export class Mailbox {
       this.head++
       if (waiter.state === WaiterState.Waiting) {
         this.size--
+        waitingInProcess--
         this.trim()
         return waiter
       }
@@ -72,6 +80,7 @@ export class Mailbox {
     if (waiter.state !== WaiterState.Waiting) return
     waiter.state = WaiterState.Cancelled
     this.size--
+    waitingInProcess--
     const skipped = this.items.length - this.head - this.size
     if (skipped > COMPACT_AFTER && skipped > this.size) {
       this.items = this.items.slice(this.head).filter((w) => w.state === WaiterState.Waiting)
@@ -84,6 +93,7 @@ export class Mailbox {
     const waiting = this.items.slice(this.head).filter((w) => w.state === WaiterState.Waiting)
     this.items = []
     this.head = 0
+    waitingInProcess -= this.size
     this.size = 0
     return waiting
   }

@@ -4,27 +4,80 @@
  * FAILURE with its id, by its deadline, by the connection dying, or cancelled by interruption (which sends
  * CANCEL so the callee stops working on it).
  *
- * Hot path: one envelope encode, one transport offer, one timer and one map entry per call; no fiber.
+ * Hot path: one `Effect.callback` per call that routes, validates, encodes and sends synchronously when the
+ * route is known (the usual case), one pending-call object that is also its own deadline entry (one timer per
+ * distinct timeout and remote, see deadlines.ts), and one map entry keyed by the numeric id; no fiber.
  */
 
 import type { Peer, TransportError, TransportShape } from "@zactor/transport"
 import { Cause, Effect, Queue, Stream } from "effect"
+import * as CircuitBreaker from "../CircuitBreaker.ts"
 import type * as Contract from "../Contract.ts"
 import * as Envelope from "../Envelope.ts"
+import type { Load, PeerState } from "../Liveness.ts"
 import { isCode, RemoteDefect, RpcError } from "../RpcError.ts"
-import type { NodeMetrics } from "./nodeMetrics.ts"
+import { type DeadlineEntry, DeadlineQueue } from "./deadlines.ts"
+import { Detector } from "./detector.ts"
+import * as Histogram from "./histogram.ts"
+import { countBy, type RuntimeMetrics as NodeMetrics } from "./nodeMetrics.ts"
+import { type TargetGuard, unguarded } from "./targetGuard.ts"
+import { withTrace } from "./trace.ts"
 
-/** A call waiting for its outcome. */
-interface PendingCall {
+export { timerDelay } from "./deadlines.ts"
+
+type Resume = (effect: Effect.Effect<unknown, unknown>) => void
+
+/** A call waiting for its outcome; its own entry in the remote's deadline queue. */
+class PendingCall implements DeadlineEntry {
+  deadlineAt = 0
+  deadlinePrev: DeadlineEntry | undefined = undefined
+  deadlineNext: DeadlineEntry | undefined = undefined
+  deadlineList: DeadlineEntry["deadlineList"] = undefined
+  /** At-least-once attempts: the ACK deadline, while it runs. */
+  ack: AckWatch | undefined = undefined
+  /** For streaming calls: receives ITEM/END; unary calls leave them undefined. */
+  onItem: ((body: unknown) => void) | undefined = undefined
+  onEnd: (() => void) | undefined = undefined
+  readonly id: number
   readonly path: string
   readonly method: Contract.Method
-  readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
-  readonly timer: ReturnType<typeof setTimeout>
-  /** For streaming calls: receives ITEM/END; unary calls leave it undefined. */
-  readonly onItem: ((body: unknown) => void) | undefined
-  readonly onEnd: (() => void) | undefined
-  /** At-least-once attempts: called when the callee's ACK arrives. */
-  readonly onAck?: (() => void) | undefined
+  readonly resume: Resume
+  readonly env: CallEnvironment
+  readonly timeoutMs: number
+  /** `performance.now()` when sent, for the call latency histogram. */
+  readonly started: number
+
+  constructor(
+    env: CallEnvironment,
+    id: number,
+    path: string,
+    method: Contract.Method,
+    timeoutMs: number,
+    resume: Resume,
+  ) {
+    this.env = env
+    this.id = id
+    this.path = path
+    this.method = method
+    this.timeoutMs = timeoutMs
+    this.resume = resume
+    this.started = performance.now()
+  }
+}
+
+/** The ACK deadline of an at-least-once attempt: no ACK in time fails the attempt as retryable. */
+class AckWatch implements DeadlineEntry {
+  deadlineAt = 0
+  deadlinePrev: DeadlineEntry | undefined = undefined
+  deadlineNext: DeadlineEntry | undefined = undefined
+  deadlineList: DeadlineEntry["deadlineList"] = undefined
+  readonly call: PendingCall
+  readonly timeoutMs: number
+
+  constructor(call: PendingCall, timeoutMs: number) {
+    this.call = call
+    this.timeoutMs = timeoutMs
+  }
 }
 
 /** One outbound connection to a node. */
@@ -37,6 +90,8 @@ export class Remote {
   /** Set when the peer refused our protocol version; every call then fails with it. */
   incompatible: RpcError | undefined = undefined
   private readonly pending = new Map<number, PendingCall>()
+  private readonly deadlines = new DeadlineQueue<PendingCall>((call) => this.expire(call))
+  private readonly ackDeadlines = new DeadlineQueue<AckWatch>((watch) => this.ackMissed(watch))
   private nextId = 1
   private readonly welcomeWaiters = new Set<(outcome: RpcError | undefined) => void>()
 
@@ -55,13 +110,42 @@ export class Remote {
   /** Set when discovery says the node is leaving: no new calls are routed here; calls in flight finish. */
   retired = false
 
-  /** Why a new call cannot be sent now, if it cannot. */
+  /** Whether the peer answers (internal/liveness.ts): run by the node's liveness monitor. */
+  readonly liveness = new Detector(performance.now())
+
+  /** Circuit breaker and concurrency limit of this target; set by the node. */
+  guard: TargetGuard = unguarded()
+
+  /** Liveness state, for routing. */
+  get state(): PeerState {
+    return this.liveness.state
+  }
+
+  /** The load the peer last reported, for routing. */
+  get load(): Load | undefined {
+    return this.liveness.load
+  }
+
+  /** Whether a call would be let through now (breaker, concurrency limit), for routing. */
+  get admissible(): boolean {
+    return this.guard.admissible(this.pending.size)
+  }
+
+  /** Why a new call cannot be sent now, if it cannot. Takes a trial slot of a half-open circuit. */
   refusal(path: string): RpcError | undefined {
     if (this.incompatible !== undefined) return this.incompatible
     if (this.down) {
       return new RpcError({ code: "unavailable", message: `${path}: ${this.endpoint} is not connected`, method: path })
     }
-    return undefined
+    if (this.liveness.state === "dead") {
+      return new RpcError({
+        code: "unavailable",
+        reason: "peer-dead",
+        message: `${path}: ${this.endpoint} is declared dead (no sign of life)`,
+        method: path,
+      })
+    }
+    return this.guard.refusal(this.pending.size, this.info?.id ?? this.endpoint, path)
   }
 
   /** Calls waiting for an outcome. */
@@ -76,8 +160,15 @@ export class Remote {
     return id
   }
 
-  add(id: number, call: PendingCall): void {
-    this.pending.set(id, call)
+  /** Registers a sent call with its deadline, and for at-least-once attempts its ACK deadline. */
+  add(call: PendingCall, ackTimeoutMs?: number): void {
+    this.pending.set(call.id, call)
+    this.deadlines.add(call, call.timeoutMs, call.started)
+    // An ACK deadline at or past the call's own would never fire first.
+    if (ackTimeoutMs !== undefined && ackTimeoutMs < call.timeoutMs) {
+      call.ack = new AckWatch(call, ackTimeoutMs)
+      this.ackDeadlines.add(call.ack, ackTimeoutMs)
+    }
   }
 
   /** Removes and returns a pending call (undefined if it already completed). */
@@ -85,7 +176,7 @@ export class Remote {
     const call = this.pending.get(id)
     if (call !== undefined) {
       this.pending.delete(id)
-      clearTimeout(call.timer)
+      this.settle(call)
     }
     return call
   }
@@ -94,12 +185,21 @@ export class Remote {
     return this.pending.get(id)
   }
 
+  /** Notes the ACK of an at-least-once attempt: its ACK deadline stops; false if nothing waited for one. */
+  acknowledged(id: number): boolean {
+    const watch = this.pending.get(id)?.ack
+    if (watch === undefined) return false
+    this.ackDeadlines.remove(watch)
+    watch.call.ack = undefined
+    return true
+  }
+
   /** Fails every pending call, e.g. when the connection died. */
   failAll(error: RpcError): void {
     const calls = [...this.pending.values()]
     this.pending.clear()
     for (const call of calls) {
-      clearTimeout(call.timer)
+      this.settle(call)
       call.resume(Effect.fail(error))
     }
   }
@@ -123,10 +223,53 @@ export class Remote {
     this.welcomeWaiters.clear()
     this.failAll(error)
   }
-}
 
-/** Node timers overflow past 2^31-1 ms (and then fire at once): longer deadlines wait the maximum. */
-export const timerDelay = (ms: number): number => Math.min(ms, 0x7fff_ffff)
+  private settle(call: PendingCall): void {
+    this.deadlines.remove(call)
+    if (call.ack !== undefined) {
+      this.ackDeadlines.remove(call.ack)
+      call.ack = undefined
+    }
+  }
+
+  /** The call's deadline passed: it fails, and the callee is told to stop. */
+  private expire(call: PendingCall): void {
+    if (this.pending.get(call.id) !== call) return
+    this.pending.delete(call.id)
+    this.settle(call)
+    const { env, path } = call
+    env.metrics.callsTimedOut++
+    this.guard.record(CircuitBreaker.Outcome.Failure)
+    sendCancel(env.transport, this.peer.id, call.id)
+    const what = call.onEnd === undefined ? "no reply" : "stream not done"
+    call.resume(
+      Effect.fail(
+        new RpcError({ code: "deadline_exceeded", message: `${path}: ${what} within ${call.timeoutMs} ms`, method: path }),
+      ),
+    )
+  }
+
+  /**
+   * At-least-once: no ACK in time means the request (or the connection) was probably lost; the attempt fails
+   * as retryable and the caller decides whether to send it again.
+   */
+  private ackMissed(watch: AckWatch): void {
+    const call = watch.call
+    call.ack = undefined
+    if (this.take(call.id) === undefined) return
+    this.guard.record(CircuitBreaker.Outcome.Failure)
+    call.resume(
+      Effect.fail(
+        new RpcError({
+          code: "unavailable",
+          message: `${call.path}: no ACK within ${watch.timeoutMs} ms`,
+          method: call.path,
+          lostAck: true,
+        }),
+      ),
+    )
+  }
+}
 
 /** Maps a transport refusal of a write to the framework's codes. */
 export const fromTransportError = (error: TransportError, path: string): RpcError =>
@@ -142,11 +285,25 @@ export const fromTransportError = (error: TransportError, path: string): RpcErro
     cause: error,
   })
 
+/** The error of a payload its contract's codec refused, naming the method and the field. */
+export const invalidPayload = (path: string, issue: Contract.CodecIssue): RpcError =>
+  new RpcError({ code: "invalid_argument", message: `${path}: payload ${issue.message}`, method: path, path: issue.path })
+
 /** Everything a call needs from the node. */
 export interface CallEnvironment {
   readonly transport: TransportShape
   readonly metrics: NodeMetrics
   readonly defaultTimeoutMs: number
+}
+
+/**
+ * Where a call goes: `now()` picks the remote without waiting when it can (a connected endpoint, a live
+ * instance of the service), which is the hot path; otherwise `effect` routes with waiting (connecting, or
+ * waiting for discovery) or fails. Each run of a call routes afresh.
+ */
+export interface Route {
+  readonly now: () => Remote | undefined
+  readonly effect: Effect.Effect<Remote, RpcError>
 }
 
 /** Decodes an application error or a framework failure into the caller's error channel. */
@@ -171,11 +328,12 @@ export const failureToError = (
 }
 
 /**
- * Sends one unary call on `remote` and waits for its outcome.
+ * Sends one unary call and waits for its outcome. `ackTimeoutMs` (at-least-once attempts) asks the callee for
+ * an ACK and fails the attempt as retryable when none arrives in time.
  */
 export const call = (
   env: CallEnvironment,
-  remote: Remote,
+  route: Route,
   path: string,
   method: Contract.Method,
   payload: unknown,
@@ -184,89 +342,54 @@ export const call = (
   ackTimeoutMs?: number,
 ): Effect.Effect<unknown, unknown> =>
   Effect.callback<unknown, unknown>((resume) => {
-    const refusal = remote.refusal(path)
-    if (refusal !== undefined) return resume(Effect.fail(refusal))
-    const encoded = method.payload.encode(payload)
-    if (encoded._tag === "Failure") {
-      return resume(
-        Effect.fail(
-          new RpcError({
-            code: "invalid_argument",
-            message: `${path}: payload ${encoded.failure.message}`,
-            method: path,
-            path: encoded.failure.path,
-          }),
+    const remote = route.now()
+    if (remote !== undefined) return send(env, remote, path, method, payload, timeoutMs, headers, ackTimeoutMs, resume)
+    // No route without waiting: connect or wait for one, then send from there.
+    resume(
+      Effect.flatMap(route.effect, (routed) =>
+        Effect.callback<unknown, unknown>((resumeRouted) =>
+          send(env, routed, path, method, payload, timeoutMs, headers, ackTimeoutMs, resumeRouted),
         ),
-      )
-    }
-    const id = remote.allocateId()
-    const bytes = Envelope.encode([
-      Envelope.PROTOCOL_VERSION,
-      Envelope.Kind.Request,
-      id,
-      path,
-      encoded.success,
-      timeoutMs,
-      headers,
-    ])
-    const refused = env.transport.offer(remote.peer.id, bytes)
-    if (refused !== undefined) return resume(Effect.fail(fromTransportError(refused, path)))
-    env.metrics.callsStarted++
-    const timer = setTimeout(() => {
-      if (remote.take(id) === undefined) return
-      env.metrics.callsTimedOut++
-      sendCancel(env.transport, remote.peer.id, id)
-      resume(
-        Effect.fail(
-          new RpcError({
-            code: "deadline_exceeded",
-            message: `${path}: no reply within ${timeoutMs} ms`,
-            method: path,
-          }),
-        ),
-      )
-    }, timerDelay(timeoutMs))
-    // At-least-once: no ACK in time means the request (or the connection) was probably lost; the attempt
-    // fails as retryable and the caller decides whether to send it again.
-    const ackTimer =
-      ackTimeoutMs === undefined || ackTimeoutMs >= timeoutMs
-        ? undefined
-        : setTimeout(() => {
-            if (remote.take(id) === undefined) return
-            resume(
-              Effect.fail(
-                new RpcError({
-                  code: "unavailable",
-                  message: `${path}: no ACK within ${ackTimeoutMs} ms`,
-                  method: path,
-                  lostAck: true,
-                }),
-              ),
-            )
-          }, ackTimeoutMs)
-    const onAck =
-      ackTimer === undefined
-        ? undefined
-        : () => {
-            env.metrics.acked++
-            clearTimeout(ackTimer)
-          }
-    const finish =
-      ackTimer === undefined
-        ? resume
-        : (effect: Effect.Effect<unknown, unknown>) => {
-            clearTimeout(ackTimer)
-            resume(effect)
-          }
-    remote.add(id, { path, method, resume: finish, timer, onItem: undefined, onEnd: undefined, onAck })
-    return Effect.sync(() => {
-      // Interrupted by the caller: tell the callee to stop.
-      if (remote.take(id) !== undefined) {
-        env.metrics.callsCancelled++
-        sendCancel(env.transport, remote.peer.id, id)
-      }
-    })
+      ),
+    )
   })
+
+/** Validates, encodes and sends one unary call on `remote`; returns its interruption handler. */
+const send = (
+  env: CallEnvironment,
+  remote: Remote,
+  path: string,
+  method: Contract.Method,
+  payload: unknown,
+  timeoutMs: number,
+  headers: Envelope.Headers | null,
+  ackTimeoutMs: number | undefined,
+  resume: Resume,
+): Effect.Effect<void> | undefined => {
+  const refusal = remote.refusal(path)
+  if (refusal !== undefined) return failNow(resume, refusal)
+  const encoded = method.payload.encode(payload)
+  if (encoded._tag === "Failure") return failNow(resume, invalidPayload(path, encoded.failure))
+  const id = remote.allocateId()
+  // The trace is read here, when the call runs: a handler's calls continue the trace of the call it serves.
+  const bytes = Envelope.encodeRequest(id, path, encoded.success, timeoutMs, withTrace(headers))
+  const refused = env.transport.offer(remote.peer.id, bytes)
+  if (refused !== undefined) return failNow(resume, fromTransportError(refused, path))
+  env.metrics.callsStarted++
+  remote.add(new PendingCall(env, id, path, method, timeoutMs, resume), ackTimeoutMs)
+  return Effect.sync(() => {
+    // Interrupted by the caller: tell the callee to stop.
+    if (remote.take(id) !== undefined) {
+      env.metrics.callsCancelled++
+      sendCancel(env.transport, remote.peer.id, id)
+    }
+  })
+}
+
+const failNow = (resume: Resume, error: unknown): undefined => {
+  resume(Effect.fail(error))
+  return undefined
+}
 
 /** Default number of stream elements a caller lets the callee send ahead of consumption. */
 export const DEFAULT_STREAM_CREDIT = 64
@@ -291,16 +414,7 @@ export const callStream = (
       const refusal = remote.refusal(path)
       if (refusal !== undefined) return yield* Effect.fail(refusal)
       const encoded = method.payload.encode(payload)
-      if (encoded._tag === "Failure") {
-        return yield* Effect.fail(
-          new RpcError({
-            code: "invalid_argument",
-            message: `${path}: payload ${encoded.failure.message}`,
-            method: path,
-            path: encoded.failure.path,
-          }),
-        )
-      }
+      if (encoded._tag === "Failure") return yield* Effect.fail(invalidPayload(path, encoded.failure))
       // The callee never sends more than the credit granted, so this bound is never hit by a correct peer.
       const queue = yield* Queue.bounded<unknown, unknown>(credit + 1)
       const id = remote.allocateId()
@@ -311,60 +425,44 @@ export const callStream = (
         path,
         encoded.success,
         timeoutMs,
-        { ...headers, cr: credit },
+        { ...withTrace(headers), cr: credit },
       ])
       const refused = env.transport.offer(remote.peer.id, bytes)
       if (refused !== undefined) return yield* Effect.fail(fromTransportError(refused, path))
       env.metrics.callsStarted++
       const fail = (error: unknown) => Queue.failCauseUnsafe(queue, Cause.fail(error))
-      const timer = setTimeout(() => {
-        if (remote.take(id) === undefined) return
-        env.metrics.callsTimedOut++
-        sendCancel(env.transport, remote.peer.id, id)
-        fail(
-          new RpcError({
-            code: "deadline_exceeded",
-            message: `${path}: stream not done within ${timeoutMs} ms`,
-            method: path,
-          }),
-        )
-      }, timerDelay(timeoutMs))
-      remote.add(id, {
-        path,
-        method,
-        timer,
-        resume: (effect) => {
-          // FAILURE, a lost connection, or an incompatible peer: the stream fails with that error.
-          Effect.runFork(Effect.catch(effect, (error) => Effect.sync(() => fail(error))))
-        },
-        onItem: (body) => {
-          const element = method.element.decode(body)
-          if (element._tag === "Failure") {
-            if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
-            fail(
-              new RpcError({
-                code: "internal",
-                message: `${path}: element does not match the contract: ${element.failure.message}`,
-                method: path,
-              }),
-            )
-          } else if (!Queue.offerUnsafe(queue, element.success)) {
-            // More than the granted credit: a misbehaving callee. Stop it rather than buffer without bound.
-            if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
-            fail(
-              new RpcError({
-                code: "internal",
-                message: `${path}: the callee exceeded its stream credit`,
-                method: path,
-              }),
-            )
-          }
-        },
-        onEnd: () => {
-          env.metrics.callsSucceeded++
-          Queue.endUnsafe(queue)
-        },
+      // FAILURE, the deadline, a lost connection, or an incompatible peer: the stream fails with that error.
+      const pending = new PendingCall(env, id, path, method, timeoutMs, (effect) => {
+        Effect.runFork(Effect.catch(effect, (error) => Effect.sync(() => fail(error))))
       })
+      pending.onItem = (body) => {
+        const element = method.element.decode(body)
+        if (element._tag === "Failure") {
+          if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
+          fail(
+            new RpcError({
+              code: "internal",
+              message: `${path}: element does not match the contract: ${element.failure.message}`,
+              method: path,
+            }),
+          )
+        } else if (!Queue.offerUnsafe(queue, element.success)) {
+          // More than the granted credit: a misbehaving callee. Stop it rather than buffer without bound.
+          if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
+          fail(
+            new RpcError({
+              code: "internal",
+              message: `${path}: the callee exceeded its stream credit`,
+              method: path,
+            }),
+          )
+        }
+      }
+      pending.onEnd = () => {
+        env.metrics.callsSucceeded++
+        Queue.endUnsafe(queue)
+      }
+      remote.add(pending)
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           // Consumer stopped before the end (or was interrupted): tell the callee to stop producing.
@@ -395,9 +493,8 @@ export const callStream = (
 
 /** Notes the ACK of an at-least-once attempt. */
 export const onAck = (remote: Remote, id: number, metrics: NodeMetrics): void => {
-  const call = remote.peek(id)
-  if (call?.onAck === undefined) metrics.unknownCorrelation++
-  else call.onAck()
+  if (remote.acknowledged(id)) metrics.acked++
+  else metrics.unknownCorrelation++
 }
 
 /** Delivers one stream element (ITEM) to its pending call. */
@@ -411,7 +508,10 @@ export const onItem = (remote: Remote, id: number, body: unknown, metrics: NodeM
 export const onEnd = (remote: Remote, id: number, metrics: NodeMetrics): void => {
   const call = remote.take(id)
   if (call?.onEnd === undefined) metrics.unknownCorrelation++
-  else call.onEnd()
+  else {
+    remote.guard.record(CircuitBreaker.Outcome.Success)
+    call.onEnd()
+  }
 }
 
 /** Best effort: a lost CANCEL only means the callee finishes work nobody waits for. */
@@ -431,6 +531,8 @@ export const onReply = (remote: Remote, id: number, body: unknown, metrics: Node
     call.onEnd()
     return
   }
+  Histogram.observe(metrics.callLatency, performance.now() - call.started)
+  remote.guard.record(CircuitBreaker.Outcome.Success)
   const decoded = call.method._tag === "Unary" ? call.method.success.decode(body) : undefined
   if (decoded === undefined || decoded._tag === "Success") {
     metrics.callsSucceeded++
@@ -465,5 +567,8 @@ export const onFailure = (
     return
   }
   metrics.callsFailed++
+  countBy(metrics.callErrors, code)
+  remote.guard.record(CircuitBreaker.classifyAnswer(code))
+  if (call.onEnd === undefined) Histogram.observe(metrics.callLatency, performance.now() - call.started)
   call.resume(Effect.fail(failureToError(call.method, call.path, code, message, errorBody)))
 }

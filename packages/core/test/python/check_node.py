@@ -98,6 +98,9 @@ def main():
         expect("Calculator" in info["services"], f"services {info['services']!r}")
         expect(args.endpoint in info["endpoints"], f"endpoints {info['endpoints']!r}")
         expect(info["actors"] == [] and info["meta"] == {}, f"actors/meta {info!r}")
+        # Section 3.3: optional liveness settings and the process incarnation.
+        heartbeat = info.get("heartbeat")
+        expect(heartbeat is None or heartbeat["timeoutMs"] >= 2 * heartbeat["intervalMs"], f"heartbeat {heartbeat!r}")
         return info
 
     @check("worked_example_bytes")
@@ -267,7 +270,9 @@ def main():
     @check("ping_pong")
     def _():
         load = client.ping()
-        expect(load == {"inflight": 0}, f"PONG load {load!r}")
+        # Section 3.12: the load map has at least `inflight`; other keys (eventLoopDelayMs, mailbox) are numbers.
+        expect(load.get("inflight") == 0, f"PONG load {load!r}")
+        expect(all(isinstance(v, (int, float)) for v in load.values()), f"PONG load values {load!r}")
         return load
 
     @check("repeated_hello_is_an_update")

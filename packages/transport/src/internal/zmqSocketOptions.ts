@@ -61,14 +61,30 @@ export const dealer = (
       }),
 })
 
+/**
+ * Why PUB/SUB sockets run without ZMTP heartbeats: when a subscriber's consumer is slow its SUB pipe fills and libzmq
+ * stops reading that connection; a heartbeat timeout (on either end) then tears it down while input is stopped, and
+ * libzmq 4.3.5 aborts the whole process on the next step: "Assertion failed: _input_stopped" (a stale pipe
+ * activation, libzmq issues #3937, #4767) or "Assertion failed: !_io_error" (a PONG owed to a buffered PING, #4364).
+ * test/SubscriberStall.integration.test.ts reproduces both. Without heartbeats a publisher never waits for a slow
+ * subscriber either: its pipe stays bounded by the high-water mark and what overflows is dropped. Dead connections
+ * are still found: a crashed peer by TCP reset, a dead path by TCP keepalive (about 4 s when idle), and upper layers
+ * (zactor topics) by heartbeats of their own.
+ */
+const pubSubLiveness = {
+  heartbeatInterval: 0,
+  tcpKeepalive: 1,
+  tcpKeepaliveIdle: 1,
+  tcpKeepaliveInterval: 1,
+  tcpKeepaliveCount: 3,
+} as const
+
 /** The XPUB that publishes topics; drops for slow subscribers instead of blocking the publisher. */
 export const publisher = (
   options: ResolvedTransportOptions,
   zapDomain: string | undefined,
 ): zmq.SocketOptions<zmq.XPublisher> => ({
-  heartbeatInterval: options.heartbeatIntervalMs,
-  heartbeatTimeout: options.heartbeatTimeoutMs,
-  heartbeatTimeToLive: options.heartbeatTtlMs,
+  ...pubSubLiveness,
   handshakeInterval: options.handshakeIntervalMs,
   sendHighWaterMark: options.sendHighWaterMark,
   linger: options.lingerMs,
@@ -82,9 +98,7 @@ export const publisher = (
 
 /** The SUB that receives topics from every connected publisher. */
 export const subscriber = (options: ResolvedTransportOptions): zmq.SocketOptions<zmq.Subscriber> => ({
-  heartbeatInterval: options.heartbeatIntervalMs,
-  heartbeatTimeout: options.heartbeatTimeoutMs,
-  heartbeatTimeToLive: options.heartbeatTtlMs,
+  ...pubSubLiveness,
   handshakeInterval: options.handshakeIntervalMs,
   receiveHighWaterMark: options.receiveHighWaterMark,
   reconnectInterval: options.reconnectIntervalMs,

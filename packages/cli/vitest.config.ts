@@ -1,0 +1,3 @@
+import { zactorVitestConfig } from "../../vitest.shared.ts"
+
+export default zactorVitestConfig(import.meta.dirname, { integration: false })

@@ -1,0 +1,517 @@
+// Liveness across processes, with real signals and real network faults: a worker process (fixtures/
+// liveness-node.ts) is frozen (SIGSTOP), killed (SIGKILL), has its event loop blocked, is reached through a lossy
+// link (a network namespace with iptables dropping 20 % of packets; tc netem is not available in this kernel), or
+// through 700 ms of added latency (a user-space proxy, fixtures/delay-proxy.ts). Each test prints what it measured
+// (lines starting with [liveness]); docs/LIVENESS.md quotes them.
+
+import { spawnSync } from "node:child_process"
+import { assert, describe, it } from "@effect/vitest"
+import * as Harness from "@zactor/transport/testing/harness"
+import { Effect, Fiber, Stream } from "effect"
+import { afterAll, afterEach } from "vitest"
+import type * as Liveness from "../src/Liveness.ts"
+import type { NodeShape } from "../src/Node.ts"
+import { RpcError } from "../src/RpcError.ts"
+import { Calculator, zmqNode } from "./fixtures.ts"
+
+const workerScript = new URL("./fixtures/liveness-node.ts", import.meta.url).pathname
+const proxyScript = new URL("./fixtures/delay-proxy.ts", import.meta.url).pathname
+
+/** The spec's bound for the default settings: a frozen or cut-off peer is declared dead within about 1.5 s. */
+const DEFAULT_BOUND_MS = 1500
+
+const report = (line: string) => console.log(`[liveness] ${line}`)
+
+const startWorker = (id: string, options: { bind?: string; launcher?: ReadonlyArray<string> } = {}) =>
+  Effect.promise(() =>
+    Harness.start(workerScript, {
+      args: [id, options.bind ?? "tcp://127.0.0.1:*"],
+      ...(options.launcher === undefined ? {} : { launcher: options.launcher }),
+      readyTimeoutMs: 30_000,
+    }),
+  )
+
+interface Seen {
+  readonly at: number
+  readonly change: Liveness.PeerChange
+}
+
+/** Every liveness change of `node`, with when it was seen (performance.now()). */
+const recordChanges = (node: NodeShape) =>
+  Effect.gen(function* () {
+    const seen: Array<Seen> = []
+    yield* Stream.runForEach(node.peerChanges, (change) =>
+      Effect.sync(() => {
+        seen.push({ at: performance.now(), change })
+      }),
+    ).pipe(Effect.forkScoped)
+    return seen
+  })
+
+const waitUntil = (what: string, predicate: () => boolean, timeoutMs: number) =>
+  Effect.promise(() => Harness.waitUntil(predicate, timeoutMs, what, 2))
+
+const statusOf = (node: NodeShape, id: string) => node.remotes().find((remote) => remote.info?.id === id)
+
+const firstAfter = (seen: ReadonlyArray<Seen>, since: number, to: Liveness.PeerState) =>
+  seen.find((entry) => entry.at >= since && entry.change.to === to)
+
+afterEach(() => Harness.stopAll())
+
+describe("liveness across processes (real signals)", () => {
+  it.live(
+    "SIGSTOP: dead within the bound and in-flight calls fail at once; SIGCONT: alive again, no flapping",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const worker = yield* startWorker("frozen")
+          const client = yield* zmqNode({ id: "observer" })
+          const seen = yield* recordChanges(client)
+          yield* client.connect(String(worker.ready.endpoint))
+          yield* waitUntil("the worker to be alive", () => statusOf(client, "frozen")?.liveness.state === "alive", 5000)
+          yield* Effect.sleep(1000)
+          const boundMs = statusOf(client, "frozen")!.liveness.boundMs
+          // Five calls held by the worker, deadlines far away.
+          const held = yield* Effect.forkScoped(
+            Effect.all(
+              Array.from({ length: 5 }, () =>
+                Effect.flip(client.client(Calculator).sleep({ ms: 20_000 }, { timeout: "30 seconds" })),
+              ),
+              { concurrency: "unbounded" },
+            ).pipe(Effect.map((errors) => ({ errors, at: performance.now() }))),
+          )
+          yield* waitUntil("5 calls in flight", () => statusOf(client, "frozen")?.outstanding === 5, 5000)
+          const frozenAt = performance.now()
+          worker.freeze()
+          const failed = yield* Fiber.join(held)
+          // The change stream is consumed by another fiber: give it a moment to record what already happened.
+          yield* waitUntil("the death to be recorded", () => firstAfter(seen, frozenAt, "dead") !== undefined, 1000)
+          const dead = firstAfter(seen, frozenAt, "dead")
+          const detectedMs = dead!.at - frozenAt
+          const failedMs = failed.at - frozenAt
+          report(
+            `SIGSTOP -> dead in ${detectedMs.toFixed(0)} ms (bound ${boundMs} ms; ${dead!.change.reason}); ` +
+              `5 in-flight calls failed after ${failedMs.toFixed(0)} ms`,
+          )
+          for (const error of failed.errors) {
+            assert.isTrue(RpcError.is(error))
+            assert.strictEqual((error as RpcError).code, "unavailable")
+          }
+          assert.isBelow(detectedMs, DEFAULT_BOUND_MS)
+          assert.isBelow(failedMs - detectedMs, 100)
+          // Frozen for 4 s in all: stays dead; calls by name find no instance and fail at once.
+          yield* Effect.sleep(Math.max(0, 4000 - (performance.now() - frozenAt)))
+          assert.strictEqual(statusOf(client, "frozen")?.liveness.state, "dead")
+          const refused = (yield* Effect.flip(client.client(Calculator).add({ a: 1, b: 1 }))) as RpcError
+          assert.strictEqual(refused.code, "unavailable")
+          const thawedAt = performance.now()
+          worker.thaw()
+          yield* waitUntil(
+            "the worker to be alive again",
+            () => statusOf(client, "frozen")?.liveness.state === "alive",
+            10_000,
+          )
+          const revived = firstAfter(seen, thawedAt, "alive")!
+          report(`SIGCONT -> alive again in ${(revived.at - thawedAt).toFixed(0)} ms (${revived.change.reason})`)
+          // No flapping: nothing changes for the next 5 s, and it serves again.
+          yield* Effect.sleep(5000)
+          const later = seen.filter((entry) => entry.at > revived.at)
+          assert.deepStrictEqual(
+            later.map((entry) => `${entry.change.from}->${entry.change.to}`),
+            [],
+          )
+          assert.strictEqual(yield* client.client(Calculator).sleep({ ms: 1 }), "frozen")
+          assert.strictEqual(client.metrics().peersDead, 1)
+          assert.strictEqual(client.metrics().peersRevived, 1)
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
+    "SIGKILL: dead at once and every watch fires (node by id, by endpoint, actor ref); a stopped actor fires its own",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const worker = yield* startWorker("doomed")
+          const endpoint = String(worker.ready.endpoint)
+          const client = yield* zmqNode({ id: "watcher" })
+          yield* client.connect(endpoint)
+          const pet = { _tag: "ActorRef" as const, name: "pet", node: "doomed", endpoints: [endpoint] }
+          // An actor stops while its node lives on.
+          const actorWatch = yield* Effect.forkScoped(client.watch(pet))
+          yield* Effect.sleep(300)
+          const stoppedAt = performance.now()
+          worker.send({ type: "stop-actor" })
+          const stopped = yield* Fiber.join(actorWatch)
+          assert.strictEqual(stopped.reason, "ActorStopped")
+          report(`actor stopped -> watch fired after ${(performance.now() - stoppedAt).toFixed(0)} ms`)
+          const watches = yield* Effect.forkScoped(
+            Effect.all(
+              [client.watch({ node: "doomed" }), client.watch({ endpoint }), client.watch({ ...pet, name: "other" })],
+              { concurrency: "unbounded" },
+            ).pipe(Effect.map((notices) => ({ notices, at: performance.now() }))),
+          )
+          yield* Effect.sleep(300)
+          const killedAt = performance.now()
+          yield* Effect.promise(() => worker.kill())
+          const { notices, at } = yield* Fiber.join(watches)
+          report(`SIGKILL -> watches fired after ${(at - killedAt).toFixed(0)} ms (${notices[0].detail})`)
+          // The actor named "other" never existed: its watch may fire ActorStopped before the kill.
+          assert.deepStrictEqual(
+            notices.slice(0, 2).map((notice) => notice.reason),
+            ["Dead", "Dead"],
+          )
+          assert.include(["Dead", "ActorStopped"], notices[2].reason)
+          assert.isBelow(at - killedAt, DEFAULT_BOUND_MS)
+          const after = (yield* Effect.flip(
+            client.client(Calculator, { node: "doomed" }).add({ a: 1, b: 1 }),
+          )) as RpcError
+          assert.strictEqual(after.code, "unavailable")
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
+    "a blocked event loop (the connection stays up) is found by the app-level heartbeat alone",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const worker = yield* startWorker("busy")
+          const client = yield* zmqNode({ id: "prober" })
+          const seen = yield* recordChanges(client)
+          yield* client.connect(String(worker.ready.endpoint))
+          yield* waitUntil("the worker to be alive", () => statusOf(client, "busy")?.liveness.state === "alive", 5000)
+          yield* Effect.sleep(500)
+          const disconnects = client.transport.metrics().disconnects
+          const blockedAt = performance.now()
+          worker.send({ type: "block", ms: 3000 })
+          yield* waitUntil("the worker to be dead", () => statusOf(client, "busy")?.liveness.state === "dead", 5000)
+          const detectedMs = firstAfter(seen, blockedAt, "dead")!.at - blockedAt
+          yield* Effect.promise(() => worker.waitForMessage((m) => m.type === "unblocked", 10_000))
+          yield* waitUntil(
+            "the worker to be alive again",
+            () => statusOf(client, "busy")?.liveness.state === "alive",
+            5000,
+          )
+          report(`event loop blocked 3 s -> dead in ${detectedMs.toFixed(0)} ms; ZMTP kept the connection`)
+          // Measured from sending the command over IPC, which the worker reads some time later.
+          assert.isBelow(detectedMs, DEFAULT_BOUND_MS + 500)
+          // ZeroMQ's I/O thread answered its own heartbeats all along: only the app-level one saw the stall.
+          assert.strictEqual(client.transport.metrics().disconnects, disconnects)
+          assert.isAbove(statusOf(client, "busy")!.liveness.load?.eventLoopDelayMs ?? 0, -1)
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
+    "two workers under steady at-least-once load, one SIGSTOPped for 5 s: no call lost, none sent to it while dead, accepted back",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const [w1, w2] = yield* Effect.all([startWorker("w1"), startWorker("w2")], { concurrency: 2 })
+          const client = yield* zmqNode({ id: "loader" })
+          const seen = yield* recordChanges(client)
+          yield* client.connect(String(w1.ready.endpoint))
+          yield* client.connect(String(w2.ready.endpoint))
+          yield* waitUntil(
+            "both workers alive",
+            () => client.remotes().every((remote) => remote.liveness.state === "alive"),
+            5000,
+          )
+          let running = true
+          const answered: Array<{ at: number; by: string }> = []
+          const failures: Array<unknown> = []
+          const calculator = client.client(Calculator)
+          const one = Effect.gen(function* () {
+            while (running) {
+              const outcome = yield* Effect.result(
+                calculator.sleep({ ms: 2 }, { delivery: "at-least-once", timeout: "10 seconds" }),
+              )
+              if (outcome._tag === "Success") answered.push({ at: performance.now(), by: outcome.success })
+              else failures.push(outcome.failure)
+            }
+          })
+          const load = yield* Effect.forkScoped(
+            Effect.all(
+              Array.from({ length: 16 }, () => one),
+              { concurrency: 16 },
+            ),
+          )
+          yield* Effect.sleep(1000)
+          const frozenAt = performance.now()
+          w1.freeze()
+          yield* waitUntil("w1 to be dead", () => statusOf(client, "w1")?.liveness.state === "dead", 5000)
+          const detectedMs = performance.now() - frozenAt
+          // While it is dead, nothing is routed to it: its outstanding calls stay at zero.
+          let maxOutstanding = 0
+          while (performance.now() - frozenAt < 5000) {
+            maxOutstanding = Math.max(maxOutstanding, statusOf(client, "w1")?.outstanding ?? 0)
+            yield* Effect.sleep(5)
+          }
+          const thawedAt = performance.now()
+          w1.thaw()
+          yield* waitUntil("w1 to be alive again", () => statusOf(client, "w1")?.liveness.state === "alive", 10_000)
+          const revivedAt = firstAfter(seen, thawedAt, "alive")!.at
+          yield* Effect.sleep(2000)
+          running = false
+          yield* Fiber.join(load)
+          const w1Changes = seen.filter((entry) => entry.change.nodeId === "w1").map((entry) => entry.change.to)
+          const servedByW1After = answered.filter((a) => a.by === "w1" && a.at > revivedAt).length
+          const duringFreeze = answered.filter((a) => a.at > frozenAt && a.at < thawedAt)
+          report(
+            `pool of 2 under load: ${answered.length} calls answered, ${failures.length} failed, ` +
+              `${client.metrics().retried} retries; w1 dead ${detectedMs.toFixed(0)} ms after SIGSTOP, ` +
+              `alive ${(revivedAt - thawedAt).toFixed(0)} ms after SIGCONT; ${duringFreeze.length} calls answered by w2 ` +
+              `while w1 was frozen; w1 served ${servedByW1After} calls after it came back`,
+          )
+          assert.deepStrictEqual(failures, [])
+          assert.isBelow(detectedMs, DEFAULT_BOUND_MS)
+          assert.strictEqual(maxOutstanding, 0)
+          assert.isTrue(duringFreeze.every((a) => a.by === "w2"))
+          assert.isAbove(duringFreeze.length, 100)
+          assert.isAbove(servedByW1After, 0)
+          // One death, one return: no flapping.
+          assert.deepStrictEqual(w1Changes.slice(w1Changes.indexOf("dead")), ["dead", "alive"])
+        }),
+      ),
+    90_000,
+  )
+})
+
+// ---- network faults -------------------------------------------------------------------------------------------
+
+/** Runs a command; returns its status and output. */
+const sh = (command: string, ...args: Array<string>) => {
+  const result = spawnSync(command, args, { encoding: "utf8" })
+  return { ok: result.status === 0, output: `${result.stdout ?? ""}${result.stderr ?? ""}`.trim() }
+}
+
+const NS_PREFIX = "zactor-live-"
+
+/** Removes namespaces left by earlier runs of this file whose process was killed before cleaning up. */
+const removeStaleNamespaces = (): void => {
+  for (const line of sh("ip", "netns", "list").output.split("\n")) {
+    const pid = new RegExp(`^${NS_PREFIX}(\\d+)\\b`).exec(line)?.[1]
+    if (pid === undefined || pid === String(process.pid)) continue
+    try {
+      process.kill(Number(pid), 0)
+    } catch {
+      sh("ip", "link", "del", `zvh${pid}`)
+      sh("ip", "netns", "del", `${NS_PREFIX}${pid}`)
+    }
+  }
+}
+
+/** Why the lossy-link test cannot run here, or undefined: namespaces need root, loss needs iptables' statistic. */
+const netnsUnavailable = ((): string | undefined => {
+  const probe = `zactor-lprobe-${process.pid}`
+  const added = sh("ip", "netns", "add", probe)
+  if (!added.ok) return `network namespaces cannot be created here (ip netns add: ${added.output || "failed"})`
+  removeStaleNamespaces()
+  try {
+    const rule = ["INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"]
+    const loss = sh("ip", "netns", "exec", probe, "iptables", "-w", "-I", ...rule)
+    if (!loss.ok) return `iptables random drop does not work in a namespace: ${loss.output || "not installed"}`
+    return undefined
+  } finally {
+    sh("ip", "netns", "del", probe)
+  }
+})()
+
+interface Namespace {
+  readonly name: string
+  readonly hostAddress: string
+  readonly address: string
+  readonly hostInterface: string
+}
+
+const namespaces: Array<Namespace> = []
+
+/** A namespace with a veth pair to the host: host side 10.201.N.1/30, namespace side 10.201.N.2/30. */
+const createNamespace = (): Namespace => {
+  const used = sh("ip", "-4", "-o", "addr", "show").output
+  const free = Array.from({ length: 250 }, (_, i) => i + 1).filter((n) => !used.includes(`10.201.${n}.`))
+  const subnet = free[Math.floor(Math.random() * free.length)]
+  if (subnet === undefined) throw new Error("no free 10.201.N.0/30 subnet")
+  const tag = `${process.pid}`
+  const ns: Namespace = {
+    name: `${NS_PREFIX}${tag}`,
+    hostAddress: `10.201.${subnet}.1`,
+    address: `10.201.${subnet}.2`,
+    hostInterface: `zvh${tag}`,
+  }
+  namespaces.push(ns)
+  const inside = `zvn${tag}`
+  const steps: Array<Array<string>> = [
+    ["ip", "netns", "add", ns.name],
+    ["ip", "link", "add", ns.hostInterface, "type", "veth", "peer", "name", inside],
+    ["ip", "link", "set", inside, "netns", ns.name],
+    ["ip", "addr", "add", `${ns.hostAddress}/30`, "dev", ns.hostInterface],
+    ["ip", "link", "set", ns.hostInterface, "up"],
+    ["ip", "-n", ns.name, "addr", "add", `${ns.address}/30`, "dev", inside],
+    ["ip", "-n", ns.name, "link", "set", inside, "up"],
+    ["ip", "-n", ns.name, "link", "set", "lo", "up"],
+  ]
+  for (const [command, ...args] of steps) {
+    const result = sh(command!, ...args)
+    if (!result.ok) throw new Error(`${[command, ...args].join(" ")}: ${result.output}`)
+  }
+  return ns
+}
+
+const removeNamespace = (ns: Namespace): void => {
+  sh("ip", "link", "del", ns.hostInterface)
+  sh("ip", "netns", "del", ns.name)
+}
+
+/** Adds (`-I`) or removes (`-D`) a DROP rule inside the namespace for packets from (`in`) or to (`out`) the host. */
+const drop = (ns: Namespace, action: "-I" | "-D", direction: "in" | "out", probability?: number): void => {
+  const match = direction === "in" ? ["INPUT", "-s", ns.hostAddress] : ["OUTPUT", "-d", ns.hostAddress]
+  const random =
+    probability === undefined ? [] : ["-m", "statistic", "--mode", "random", "--probability", String(probability)]
+  const result = sh("ip", "netns", "exec", ns.name, "iptables", "-w", action, ...match, ...random, "-j", "DROP")
+  if (!result.ok) throw new Error(`iptables ${action} ${direction} ${probability ?? ""}: ${result.output}`)
+}
+
+afterAll(async () => {
+  await Harness.stopAll()
+  for (const ns of namespaces.splice(0)) removeNamespace(ns)
+})
+
+/** Light traffic (one at-least-once call every 100 ms) for `ms`; returns calls answered and failed. */
+const trickle = (client: NodeShape, ms: number) =>
+  Effect.gen(function* () {
+    let ok = 0
+    const failed: Array<unknown> = []
+    let maxSilentMs = 0
+    let maxBoundMs = 0
+    const until = performance.now() + ms
+    const calls = yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        while (performance.now() < until) {
+          const outcome = yield* Effect.result(
+            client.client(Calculator).add({ a: 1, b: 2 }, { delivery: "at-least-once", timeout: "15 seconds" }),
+          )
+          if (outcome._tag === "Success") ok++
+          else failed.push(outcome.failure)
+          yield* Effect.sleep(100)
+        }
+      }),
+    )
+    while (performance.now() < until) {
+      const liveness = client.remotes()[0]?.liveness
+      maxSilentMs = Math.max(maxSilentMs, liveness?.silentMs ?? 0)
+      maxBoundMs = Math.max(maxBoundMs, liveness?.boundMs ?? 0)
+      yield* Effect.sleep(20)
+    }
+    yield* Fiber.join(calls)
+    return { ok, failed, maxSilentMs, maxBoundMs }
+  })
+
+const countTo = (seen: ReadonlyArray<Seen>, since: number, to: Liveness.PeerState) =>
+  seen.filter((entry) => entry.at >= since && entry.change.to === to).length
+
+describe("liveness over faulty links", () => {
+  if (netnsUnavailable !== undefined) console.warn(`SKIPPED the lossy-link liveness test: ${netnsUnavailable}`)
+
+  it.live.skipIf(netnsUnavailable !== undefined)(
+    "20 % packet loss: a slow but alive peer is not declared dead; a partition of the same link is, within the adapted bound",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const ns = createNamespace()
+          const worker = yield* startWorker("lossy", {
+            bind: `tcp://${ns.address}:5555`,
+            launcher: ["ip", "netns", "exec", ns.name],
+          })
+          // Calls during a lossy spell meet dropped connections (ZMTP's own 1 s heartbeat timeout): give the
+          // at-least-once calls enough attempts to ride over the reconnections.
+          const client = yield* zmqNode({ id: "far", retry: { maxAttempts: 30 } })
+          const seen = yield* recordChanges(client)
+          yield* client.connect(String(worker.ready.endpoint)).pipe(Effect.timeout("20 seconds"))
+          // 20 % of the packets towards the worker dropped (what `tc netem loss 20%` on one interface does).
+          drop(ns, "-I", "in", 0.2)
+          const oneWayFrom = performance.now()
+          const oneWay = yield* trickle(client, 30_000)
+          const oneWayDeaths = countTo(seen, oneWayFrom, "dead")
+          report(
+            `20 % loss one way, 30 s: ${oneWayDeaths} deaths, ${countTo(seen, oneWayFrom, "suspect")} suspicions, ` +
+              `max silence ${oneWay.maxSilentMs} ms, bound up to ${oneWay.maxBoundMs} ms, ` +
+              `${oneWay.ok} calls ok, ${oneWay.failed.length} failed`,
+          )
+          assert.strictEqual(oneWayDeaths, 0)
+          assert.deepStrictEqual(oneWay.failed, [])
+          // Both ways: harsher (TCP stalls for seconds when retransmissions are lost too); reported, and the peer
+          // must end up alive.
+          drop(ns, "-I", "out", 0.2)
+          const bothFrom = performance.now()
+          const both = yield* trickle(client, 20_000)
+          report(
+            `20 % loss both ways, 20 s: ${countTo(seen, bothFrom, "dead")} deaths, ` +
+              `${countTo(seen, bothFrom, "suspect")} suspicions, max silence ${both.maxSilentMs} ms, ` +
+              `bound up to ${both.maxBoundMs} ms, ${both.ok} calls ok, ${both.failed.length} failed, ` +
+              `${client.transport.metrics().disconnects} ZMTP disconnects`,
+          )
+          drop(ns, "-D", "in", 0.2)
+          drop(ns, "-D", "out", 0.2)
+          yield* waitUntil("the peer to be alive", () => statusOf(client, "lossy")?.liveness.state === "alive", 15_000)
+          // A partition of the same link: declared dead within the bound it adapted to.
+          const boundMs = statusOf(client, "lossy")!.liveness.boundMs
+          const cutAt = performance.now()
+          drop(ns, "-I", "in")
+          drop(ns, "-I", "out")
+          yield* waitUntil("the peer to be dead", () => statusOf(client, "lossy")?.liveness.state === "dead", 10_000)
+          const detectedMs = firstAfter(seen, cutAt, "dead")!.at - cutAt
+          report(`partition after the lossy spell -> dead in ${detectedMs.toFixed(0)} ms (bound was ${boundMs} ms)`)
+          assert.isBelow(detectedMs, boundMs + 500)
+          drop(ns, "-D", "in")
+          drop(ns, "-D", "out")
+          yield* waitUntil("the peer to be back", () => statusOf(client, "lossy")?.liveness.state === "alive", 20_000)
+        }),
+      ),
+    120_000,
+  )
+
+  it.live(
+    "700 ms of added latency: a slow but alive peer is not declared dead; frozen behind it, it is, within bound + RTT",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const worker = yield* startWorker("distant")
+          const port = Number(new URL(String(worker.ready.endpoint).replace("tcp:", "http:")).port)
+          // 700 ms on the way back (what `tc netem delay 700ms` on the worker's interface does): RTT + 700 ms.
+          const proxy = yield* Effect.promise(() =>
+            Harness.start(proxyScript, { args: ["127.0.0.1", String(port), "0", "700"] }),
+          )
+          const client = yield* zmqNode({ id: "near" })
+          const seen = yield* recordChanges(client)
+          yield* client.connect(`tcp://127.0.0.1:${proxy.ready.port}`).pipe(Effect.timeout("20 seconds"))
+          const from = performance.now()
+          const slow = yield* trickle(client, 20_000)
+          const status = statusOf(client, "distant")!.liveness
+          report(
+            `700 ms latency, 20 s: ${countTo(seen, from, "dead")} deaths, ${countTo(seen, from, "suspect")} suspicions, ` +
+              `RTT ${status.rttMs?.toFixed(0)} ms, bound ${status.boundMs} ms, max silence ${slow.maxSilentMs} ms, ` +
+              `${slow.ok} calls ok, ${slow.failed.length} failed`,
+          )
+          assert.strictEqual(countTo(seen, from, "dead"), 0)
+          assert.deepStrictEqual(slow.failed, [])
+          assert.isAbove(status.rttMs ?? 0, 650)
+          const frozenAt = performance.now()
+          worker.freeze()
+          yield* waitUntil("the peer to be dead", () => statusOf(client, "distant")?.liveness.state === "dead", 10_000)
+          const detectedMs = firstAfter(seen, frozenAt, "dead")!.at - frozenAt
+          report(
+            `SIGSTOP behind 700 ms latency -> dead in ${detectedMs.toFixed(0)} ms ` +
+              `(bound ${status.boundMs} ms, after the last answers still on their way)`,
+          )
+          // The answers the worker sent just before it froze keep arriving for the one-way delay, then the bound runs.
+          assert.isBelow(detectedMs, status.boundMs + (status.rttMs ?? 0) + 500)
+        }),
+      ),
+    90_000,
+  )
+})

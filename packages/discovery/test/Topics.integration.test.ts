@@ -1,0 +1,225 @@
+// Topics across processes over real ZeroMQ, publishers and subscribers finding each other through the LAN beacon
+// (no endpoint configured). These live here rather than in core because they need a real discovery backend,
+// and @zactor/discovery depends on core, not the other way round.
+
+import * as Harness from "@zactor/transport/testing/harness"
+import { afterEach, describe, expect, it } from "vitest"
+import { loopbackBeacon } from "./beaconHelpers.ts"
+
+const fixture = new URL("./fixtures/topic-node.ts", import.meta.url).pathname
+
+afterEach(() => Harness.stopAll())
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const beaconEnv = () => {
+  // Default beacon timing (250 ms interval, 1.25 s expiry), confined to loopback on a fresh port and cluster.
+  const options = loopbackBeacon({ interval: undefined, expiry: undefined })
+  return {
+    ZACTOR_BEACON_ADDRESS: options.address!,
+    ZACTOR_BEACON_PORT: String(options.port),
+    ZACTOR_BEACON_CLUSTER: options.cluster!,
+  }
+}
+
+interface EpochStats {
+  readonly epoch: number
+  readonly received: number
+  readonly firstSeq: number
+  readonly lastSeq: number
+  readonly duplicates: number
+}
+
+interface GapNotice {
+  readonly reason: string
+  readonly missed: number
+  readonly epoch: number
+  readonly previousEpoch?: number
+}
+
+interface SubscriberStats {
+  readonly received: number
+  readonly missed: number
+  readonly missedByReason: Record<string, number>
+  readonly gaps: ReadonlyArray<GapNotice>
+  readonly notices: ReadonlyArray<string>
+  readonly epochs: ReadonlyArray<EpochStats>
+}
+
+/** Asks a fixture for fresh stats (a reply to this request, not an earlier one). */
+const statsOf = async <S>(fixture: Harness.FixtureProcess): Promise<S> => {
+  const before = fixture.messages.length
+  fixture.send({ type: "stats" })
+  const reply = await fixture.waitForMessage((m) => m.type === "stats" && fixture.messages.indexOf(m) >= before, 10_000)
+  return reply as unknown as S
+}
+
+/** Polls a fixture's stats until `done` holds (bounded). */
+const statsWhen = async <S>(fixture: Harness.FixtureProcess, done: (stats: S) => boolean, timeoutMs: number) => {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const stats = await statsOf<S>(fixture)
+    if (done(stats)) return stats
+    if (Date.now() > until) return stats
+    await sleep(100)
+  }
+}
+
+describe("topics across processes (ZeroMQ, beacon discovery)", () => {
+  it("a subscriber frozen for 2 s reports exactly the events it missed; the others miss nothing", async () => {
+    const env = beaconEnv()
+    const [publisher, ...subscribers] = await Promise.all([
+      // At most 100 ZeroMQ messages (batches, about 12 KB each here) queued per subscriber on the publisher's side.
+      Harness.start(fixture, {
+        args: ["publisher", "stop-pub"],
+        env: { ...env, ZACTOR_TEST_SNDHWM: "100" },
+        readyTimeoutMs: 30_000,
+      }),
+      ...["s1", "s2", "s3"].map((id) =>
+        Harness.start(fixture, { args: ["subscriber", `stop-${id}`], env, readyTimeoutMs: 30_000 }),
+      ),
+    ])
+    await Promise.all(subscribers.map((s) => s!.waitForMessage((m) => m.type === "up", 15_000)))
+    const frozen = subscribers[2]!
+
+    // 20,000 events/s of ~300 bytes (6 MB/s): 2 s of them overflow what the kernel's socket buffers (measured:
+    // about 6 MB on loopback) and a high-water mark of 100 batches (1.2 MB) hold for the frozen subscriber, so part of them
+    // must be dropped for it; the healthy ones have a second of slack for a loaded machine.
+    const rate = 20_000
+    const count = 120_000
+    publisher!.send({ type: "publish", topic: "ticks", rate, count, padBytes: 300 })
+    await sleep(1500)
+    frozen.freeze()
+    await sleep(2000)
+    frozen.thaw()
+    const done = await publisher!.waitForMessage((m) => m.type === "published", 30_000)
+    const published = done.lastSeq as number
+    expect(published).toBe(count)
+    expect(done.refused).toBe(0)
+
+    // Heartbeats announce the tail: every subscriber accounts for every event, received or reported missed.
+    const all = await Promise.all(
+      subscribers.map((s) =>
+        statsWhen<SubscriberStats>(s!, (stats) => stats.received + stats.missed >= published, 20_000),
+      ),
+    )
+    const loopDelay = done.loopDelay as { p50: number; p99: number; max: number }
+    console.log(
+      `published ${published} events at ${rate}/s in ${(done.seconds as number).toFixed(2)} s; ` +
+        `publisher event-loop delay p50 ${loopDelay.p50.toFixed(1)} ms, p99 ${loopDelay.p99.toFixed(1)} ms, ` +
+        `max ${loopDelay.max.toFixed(1)} ms; frozen subscriber: received ${all[2]!.received}, missed ` +
+        `${JSON.stringify(all[2]!.missedByReason)}`,
+    )
+    for (const stats of all.slice(0, 2)) {
+      expect(stats.received).toBe(published)
+      expect(stats.missed).toBe(0)
+      expect(stats.epochs.map((e) => e.duplicates)).toEqual([0])
+    }
+    const frozenStats = all[2]!
+    expect(frozenStats.received + frozenStats.missed).toBe(published)
+    expect(frozenStats.missed).toBeGreaterThan(0)
+    expect(frozenStats.epochs.map((e) => e.duplicates)).toEqual([0])
+    // The frozen process could not have taken 2 s of events (40,000, 12 MB) in: part of them are reported lost.
+    expect(frozenStats.missedByReason.Lost).toBeGreaterThan(0)
+    // The publisher never waited for the frozen subscriber: its loop kept turning.
+    expect(loopDelay.p99).toBeLessThan(50)
+  }, 120_000)
+
+  it("a publisher killed and restarted: subscribers see the new epoch, report the gap, and continue", async () => {
+    const env = beaconEnv()
+    const [first, ...subscribers] = await Promise.all([
+      Harness.start(fixture, { args: ["publisher", "kill-pub"], env, readyTimeoutMs: 30_000 }),
+      ...["s1", "s2"].map((id) =>
+        Harness.start(fixture, { args: ["subscriber", `kill-${id}`], env, readyTimeoutMs: 30_000 }),
+      ),
+    ])
+    await Promise.all(subscribers.map((s) => s!.waitForMessage((m) => m.type === "up", 15_000)))
+    const oldEpoch = first!.ready.epoch as number
+    first!.send({ type: "publish", topic: "ticks", rate: 5000, count: 0, padBytes: 10 })
+    await sleep(1000)
+    await first!.kill()
+
+    // Same node id, new process: new epoch, new port (found again through the beacon).
+    const second = await Harness.start(fixture, { args: ["publisher", "kill-pub"], env, readyTimeoutMs: 30_000 })
+    const newEpoch = second.ready.epoch as number
+    expect(newEpoch).not.toBe(oldEpoch)
+    second.send({ type: "publish", topic: "ticks", rate: 5000, count: 0, padBytes: 10 })
+    await Promise.all(
+      subscribers.map((s) =>
+        statsWhen<SubscriberStats>(
+          s!,
+          (stats) => (stats.epochs.find((e) => e.epoch === newEpoch)?.received ?? 0) > 2000,
+          20_000,
+        ),
+      ),
+    )
+    second.send({ type: "stop" })
+    const done = await second.waitForMessage((m) => m.type === "published", 10_000)
+    const published = done.lastSeq as number
+
+    for (const subscriber of subscribers) {
+      const stats = await statsWhen<SubscriberStats>(
+        subscriber!,
+        (s) => {
+          const epoch = s.epochs.find((e) => e.epoch === newEpoch)
+          const missed = s.gaps.filter((g) => g.epoch === newEpoch).reduce((sum, g) => sum + g.missed, 0)
+          return epoch !== undefined && epoch.received + missed >= published
+        },
+        20_000,
+      )
+      const restart = stats.gaps.find((g) => g.reason === "Restarted")
+      expect(restart).toBeDefined()
+      expect(restart!.previousEpoch).toBe(oldEpoch)
+      expect(restart!.epoch).toBe(newEpoch)
+      const epoch = stats.epochs.find((e) => e.epoch === newEpoch)!
+      // The gap is exactly the new epoch's events published before this subscriber was reconnected.
+      expect(restart!.missed).toBe(epoch.firstSeq - 1)
+      const missedInNewEpoch = stats.gaps.filter((g) => g.epoch === newEpoch).reduce((sum, g) => sum + g.missed, 0)
+      expect(epoch.received + missedInNewEpoch).toBe(published)
+      expect(stats.epochs.every((e) => e.duplicates === 0)).toBe(true)
+      // Down (silent or left) before the restart was seen, up again after.
+      const notices = stats.notices.filter((n) => !n.startsWith("Gap:Lost"))
+      const down = notices.indexOf("PublisherDown")
+      expect(down).toBeGreaterThanOrEqual(0)
+      expect(notices.slice(down + 1)).toContain("PublisherUp")
+      console.log(
+        `restart: new epoch seen with ${restart!.missed} events missed before reconnecting, then ` +
+          `${epoch.received} received of ${published}; notices ${notices.slice(-4).join(", ")}`,
+      )
+    }
+  }, 120_000)
+
+  it("a late joiner gets the snapshot, then live events with no duplicate and no hole", async () => {
+    const env = beaconEnv()
+    const publisher = await Harness.start(fixture, { args: ["publisher", "late-pub"], env, readyTimeoutMs: 30_000 })
+    publisher.send({ type: "publish", topic: "quotes", rate: 5000, count: 0 })
+    await sleep(1000)
+    const late = await Harness.start(fixture, { args: ["late", "late-sub"], env, readyTimeoutMs: 30_000 })
+    const stats = await statsWhen<{
+      synced?: { seq: number; entries: number }
+      snapshotEntries: number
+      snapshotKeys: number
+      snapshotWrong: number
+      live: number
+      firstLive: number
+      duplicates: number
+      holes: number
+      gaps: ReadonlyArray<unknown>
+    }>(late, (s) => s.live >= 3000, 20_000)
+    publisher.send({ type: "stop" })
+    console.log(
+      `late joiner: snapshot of ${stats.snapshotEntries} keys as of seq ${stats.synced?.seq}, then ${stats.live} ` +
+        `live events from seq ${stats.firstLive}`,
+    )
+    expect(stats.synced).toBeDefined()
+    expect(stats.synced!.seq).toBeGreaterThan(1000)
+    expect(stats.snapshotEntries).toBe(100)
+    expect(stats.snapshotKeys).toBe(100)
+    expect(stats.snapshotWrong).toBe(0)
+    expect(stats.firstLive).toBe(stats.synced!.seq + 1)
+    expect(stats.live).toBeGreaterThanOrEqual(3000)
+    expect(stats.duplicates).toBe(0)
+    expect(stats.holes).toBe(0)
+    expect(stats.gaps).toEqual([])
+  }, 120_000)
+})
