@@ -10,11 +10,12 @@
  * or reported missed. The runtime that does this lives in `Topics.ts` and `internal/topic*.ts`; the wire format
  * is in docs/PROTOCOL.md (section 7) and the design in docs/TOPICS.md.
  *
- * This module holds the declarations only: topics, the messages a subscription emits, options and the error.
+ * This module holds the declarations only: topics, the messages a subscription emits, options (and the one function
+ * that applies their defaults) and the error.
  *
  * @since 0.1.0
  */
-import { Context, Data, type Duration, type Effect } from "effect"
+import { Context, Data, Duration, Effect } from "effect"
 import * as Contract from "./Contract.ts"
 
 // ---- topics ------------------------------------------------------------------------------------------------
@@ -349,3 +350,80 @@ export class TopicError extends Data.TaggedError("TopicError")<{
     return typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "TopicError"
   }
 }
+
+// ---- resolving options -------------------------------------------------------------------------------------
+
+/**
+ * Topic options with defaults applied, durations in milliseconds.
+ *
+ * @since 0.1.0
+ */
+export interface ResolvedTopicsOptions {
+  readonly publishEndpoint: string | undefined
+  readonly heartbeatIntervalMs: number
+  readonly missedHeartbeats: number
+  readonly maxBatchEvents: number
+  readonly controlTimeoutMs: number
+  readonly scanIntervalMs: number
+}
+
+/**
+ * The defaults of `TopicsOptions` and of subscriptions.
+ *
+ * @since 0.1.0
+ */
+export const defaults = Object.freeze({
+  heartbeatIntervalMs: 500,
+  missedHeartbeats: 3,
+  maxBatchEvents: 256,
+  controlTimeoutMs: 5000,
+  scanIntervalMs: 250,
+  bufferSize: 10_000,
+  policy: "drop-oldest" as SlowSubscriberPolicy,
+})
+
+/**
+ * A `TopicError` with reason `InvalidOptions`.
+ *
+ * @since 0.1.0
+ */
+export const invalidOptions = (message: string, topic?: string): TopicError =>
+  new TopicError({ reason: "InvalidOptions", message, topic })
+
+const millis = (name: string, input: Duration.Input | undefined, fallback: number, problems: Array<string>) => {
+  if (input === undefined) return fallback
+  const value = Duration.fromInput(input)
+  const ms = value._tag === "None" ? Number.NaN : Duration.toMillis(value.value)
+  if (!Number.isFinite(ms) || ms < 1) problems.push(`${name} must be a finite duration >= 1 ms`)
+  return ms
+}
+
+/**
+ * Applies the defaults and checks ranges: the only place they are applied. Fails with `InvalidOptions`.
+ *
+ * @since 0.1.0
+ */
+export const resolveOptions = (options: TopicsOptions = {}): Effect.Effect<ResolvedTopicsOptions, TopicError> =>
+  Effect.suspend(() => {
+    const problems: Array<string> = []
+    const int = (name: string, input: number | undefined, fallback: number, min: number) => {
+      if (input !== undefined && (!Number.isInteger(input) || input < min)) problems.push(`${name} must be >= ${min}`)
+      return input ?? fallback
+    }
+    const resolved: ResolvedTopicsOptions = {
+      publishEndpoint: options.publishEndpoint,
+      heartbeatIntervalMs: millis(
+        "heartbeatInterval",
+        options.heartbeatInterval,
+        defaults.heartbeatIntervalMs,
+        problems,
+      ),
+      missedHeartbeats: int("missedHeartbeats", options.missedHeartbeats, defaults.missedHeartbeats, 1),
+      maxBatchEvents: int("maxBatchEvents", options.maxBatchEvents, defaults.maxBatchEvents, 1),
+      controlTimeoutMs: millis("controlTimeout", options.controlTimeout, defaults.controlTimeoutMs, problems),
+      scanIntervalMs: millis("scanInterval", options.scanInterval, defaults.scanIntervalMs, problems),
+    }
+    return problems.length === 0
+      ? Effect.succeed(resolved)
+      : Effect.fail(invalidOptions(`invalid topics options: ${problems.join("; ")}`))
+  })

@@ -122,78 +122,6 @@ export interface TopicsHost {
   readonly remotes: () => ReadonlyArray<RemoteNode>
 }
 
-// ---- options -----------------------------------------------------------------------------------------------
-
-/**
- * Topic options with defaults applied, durations in milliseconds.
- *
- * @since 0.1.0
- */
-export interface ResolvedTopicsOptions {
-  readonly publishEndpoint: string | undefined
-  readonly heartbeatIntervalMs: number
-  readonly missedHeartbeats: number
-  readonly maxBatchEvents: number
-  readonly controlTimeoutMs: number
-  readonly scanIntervalMs: number
-}
-
-/**
- * The defaults of `Topic.TopicsOptions` and of subscriptions.
- *
- * @since 0.1.0
- */
-export const defaults = Object.freeze({
-  heartbeatIntervalMs: 500,
-  missedHeartbeats: 3,
-  maxBatchEvents: 256,
-  controlTimeoutMs: 5000,
-  scanIntervalMs: 250,
-  bufferSize: 10_000,
-  policy: "drop-oldest" as Topic.SlowSubscriberPolicy,
-})
-
-const invalidOptions = (message: string, topic?: string) =>
-  new Topic.TopicError({ reason: "InvalidOptions", message, topic })
-
-const millis = (name: string, input: Duration.Input | undefined, fallback: number, problems: Array<string>) => {
-  if (input === undefined) return fallback
-  const value = Duration.fromInput(input)
-  const ms = value._tag === "None" ? Number.NaN : Duration.toMillis(value.value)
-  if (!Number.isFinite(ms) || ms < 1) problems.push(`${name} must be a finite duration >= 1 ms`)
-  return ms
-}
-
-/**
- * Applies the defaults and checks ranges: the only place they are applied. Fails with `InvalidOptions`.
- *
- * @since 0.1.0
- */
-export const resolve = (options: Topic.TopicsOptions = {}): Effect.Effect<ResolvedTopicsOptions, Topic.TopicError> =>
-  Effect.suspend(() => {
-    const problems: Array<string> = []
-    const int = (name: string, input: number | undefined, fallback: number, min: number) => {
-      if (input !== undefined && (!Number.isInteger(input) || input < min)) problems.push(`${name} must be >= ${min}`)
-      return input ?? fallback
-    }
-    const resolved: ResolvedTopicsOptions = {
-      publishEndpoint: options.publishEndpoint,
-      heartbeatIntervalMs: millis(
-        "heartbeatInterval",
-        options.heartbeatInterval,
-        defaults.heartbeatIntervalMs,
-        problems,
-      ),
-      missedHeartbeats: int("missedHeartbeats", options.missedHeartbeats, defaults.missedHeartbeats, 1),
-      maxBatchEvents: int("maxBatchEvents", options.maxBatchEvents, defaults.maxBatchEvents, 1),
-      controlTimeoutMs: millis("controlTimeout", options.controlTimeout, defaults.controlTimeoutMs, problems),
-      scanIntervalMs: millis("scanInterval", options.scanInterval, defaults.scanIntervalMs, problems),
-    }
-    return problems.length === 0
-      ? Effect.succeed(resolved)
-      : Effect.fail(invalidOptions(`invalid topics options: ${problems.join("; ")}`))
-  })
-
 /** Where the XPUB binds by default: the host of the node's first endpoint, any port. */
 const defaultPublishEndpoint = (endpoints: ReadonlyArray<string>): string => {
   const first = endpoints[0]
@@ -231,7 +159,7 @@ const MAX_CHUNK = 1024
  */
 export const make = (host: TopicsHost): Effect.Effect<TopicsShape, Topic.TopicError, Scope.Scope> =>
   Effect.gen(function* () {
-    const options = yield* resolve(yield* Topic.TopicsOptions)
+    const options = yield* Topic.resolveOptions(yield* Topic.TopicsOptions)
     const discovery = Option.getOrUndefined(yield* Effect.serviceOption(Discovery.Discovery))
     const transport = host.transport
     // One epoch per process (its start time in ms): a restarted publisher counts from sequence 1 again under a new
@@ -366,14 +294,11 @@ export const make = (host: TopicsHost): Effect.Effect<TopicsShape, Topic.TopicEr
 
     const publisher = <A>(topic: Topic.Topic<A>, publisherOptions?: Topic.PublisherOptions) =>
       Effect.gen(function* () {
-        const problems: Array<string> = []
-        const interval = millis(
-          "heartbeatInterval",
-          publisherOptions?.heartbeatInterval,
-          options.heartbeatIntervalMs,
-          problems,
-        )
-        if (problems.length > 0) return yield* Effect.fail(invalidOptions(problems.join("; "), topic.name))
+        const interval =
+          publisherOptions?.heartbeatInterval === undefined
+            ? options.heartbeatIntervalMs
+            : (yield* Topic.resolveOptions({ heartbeatInterval: publisherOptions.heartbeatInterval }))
+                .heartbeatIntervalMs
         const entry = yield* lock.withPermit(
           Effect.gen(function* () {
             if (closed) return yield* Effect.fail(closedError(topic.name))
@@ -500,13 +425,13 @@ export const make = (host: TopicsHost): Effect.Effect<TopicsShape, Topic.TopicEr
     const subscribe = <A>(topic: Topic.Topic<A>, subscribeOptions: Topic.SubscribeOptions = {}) =>
       Stream.unwrap(
         Effect.gen(function* () {
-          const bufferSize = subscribeOptions.bufferSize ?? defaults.bufferSize
-          const policy = subscribeOptions.policy ?? defaults.policy
+          const bufferSize = subscribeOptions.bufferSize ?? Topic.defaults.bufferSize
+          const policy = subscribeOptions.policy ?? Topic.defaults.policy
           if (!Number.isInteger(bufferSize) || bufferSize < 1) {
-            return yield* Effect.fail(invalidOptions("bufferSize must be an integer >= 1", topic.name))
+            return yield* Effect.fail(Topic.invalidOptions("bufferSize must be an integer >= 1", topic.name))
           }
           if (policy !== "drop-oldest" && policy !== "drop-newest" && policy !== "disconnect-and-resync") {
-            return yield* Effect.fail(invalidOptions(`unknown policy "${String(policy)}"`, topic.name))
+            return yield* Effect.fail(Topic.invalidOptions(`unknown policy "${String(policy)}"`, topic.name))
           }
           const { feed } = yield* acquireFeed(topic.name)
           const run = yield* FiberSet.makeRuntime<never, void, never>()

@@ -41,10 +41,10 @@ describe("Schema codecs: bytes", () => {
   })
 
   it("bytes nested in structs, classes, arrays, unions and Options travel as bin", () => {
-    const struct = roundTrip(
-      Contract.schemaCodec(Schema.Struct({ n: Schema.Number, data: Schema.Uint8Array })),
-      { n: 1, data: new Uint8Array([1, 2]) },
-    )
+    const struct = roundTrip(Contract.schemaCodec(Schema.Struct({ n: Schema.Number, data: Schema.Uint8Array })), {
+      n: 1,
+      data: new Uint8Array([1, 2]),
+    })
     assert.isTrue((struct.wire as { data: unknown }).data instanceof Uint8Array)
     assert.deepStrictEqual([...struct.value.data], [1, 2])
 
@@ -57,7 +57,10 @@ describe("Schema codecs: bytes", () => {
 
     const union = roundTrip(Contract.schemaCodec(Schema.Union([Schema.String, Schema.Uint8Array])), new Uint8Array([4]))
     assert.isTrue(isPlainBytes(union.value))
-    assert.strictEqual(roundTrip(Contract.schemaCodec(Schema.Union([Schema.String, Schema.Uint8Array])), "s").value, "s")
+    assert.strictEqual(
+      roundTrip(Contract.schemaCodec(Schema.Union([Schema.String, Schema.Uint8Array])), "s").value,
+      "s",
+    )
 
     const option = roundTrip(Contract.schemaCodec(Schema.Option(Schema.Uint8Array)), Option.some(new Uint8Array([5])))
     assert.isTrue(Option.isSome(option.value) && isPlainBytes(option.value.value))
@@ -87,8 +90,7 @@ describe("Schema codecs: bytes", () => {
         })
         const server = yield* zmqNode({ id: "files" })
         yield* server.serve(Files, {
-          checksum: ({ data }) =>
-            Effect.succeed({ sum: data.reduce((a, b) => a + b, 0), echo: data.subarray(0, 4) }),
+          checksum: ({ data }) => Effect.succeed({ sum: data.reduce((a, b) => a + b, 0), echo: data.subarray(0, 4) }),
         })
         const client = yield* zmqNode({ id: "client" })
         yield* client.connect(server.endpoints()[0]!)
@@ -170,10 +172,7 @@ describe("Schema codecs: fast path", () => {
         const encoded = codec.encode(mine.success)
         const expected = reference.encode(theirs.success)
         assert.isTrue(encoded._tag === "Success" && expected._tag === "Success")
-        assert.deepStrictEqual(
-          (encoded as { success: unknown }).success,
-          (expected as { success: unknown }).success,
-        )
+        assert.deepStrictEqual((encoded as { success: unknown }).success, (expected as { success: unknown }).success)
       }
     }
     assert.isAbove(valid, 500, "the corpus holds valid values too")
@@ -189,7 +188,12 @@ describe("Schema codecs: fast path", () => {
 
   it("a value it refuses reports the path of the offending field", () => {
     const codec = Contract.schemaCodec(Shapes)
-    const decoded = codec.decode({ kind: "a", points: [{ x: 1, y: "no", label: "l", on: true }], pair: [1, "s"], none: null })
+    const decoded = codec.decode({
+      kind: "a",
+      points: [{ x: 1, y: "no", label: "l", on: true }],
+      pair: [1, "s"],
+      none: null,
+    })
     assert.isTrue(decoded._tag === "Failure")
     assert.deepStrictEqual((decoded as { failure: Contract.CodecIssue }).failure.path, ["points", 0, "y"])
   })

@@ -84,7 +84,13 @@ describe("Envelope", () => {
 
   it("the reader leaves extension types to msgpackr and throws on malformed input", () => {
     assert.strictEqual(MsgpackRead.read(packr.pack(new Date(0))), MsgpackRead.UNSUPPORTED)
-    for (const bad of [[0x92, 0x01], [0xdd, 0xff, 0xff, 0xff, 0xff], [0x01, 0x02], [0xd9, 0x05, 0x41], [0xcd, 0x01]]) {
+    for (const bad of [
+      [0x92, 0x01],
+      [0xdd, 0xff, 0xff, 0xff, 0xff],
+      [0x01, 0x02],
+      [0xd9, 0x05, 0x41],
+      [0xcd, 0x01],
+    ]) {
       assert.throws(() => MsgpackRead.read(Uint8Array.from(bad)))
     }
   })

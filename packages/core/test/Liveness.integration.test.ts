@@ -243,8 +243,9 @@ describe("liveness across processes (real signals)", () => {
           yield* Effect.sleep(1000)
           const frozenAt = performance.now()
           w1.freeze()
-          yield* waitUntil("w1 to be dead", () => statusOf(client, "w1")?.liveness.state === "dead", 5000)
-          const detectedMs = performance.now() - frozenAt
+          yield* waitUntil("w1 to be dead", () => firstAfter(seen, frozenAt, "dead") !== undefined, 5000)
+          const deadAt = firstAfter(seen, frozenAt, "dead")!.at
+          const detectedMs = deadAt - frozenAt
           // While it is dead, nothing is routed to it: its outstanding calls stay at zero.
           let maxOutstanding = 0
           while (performance.now() - frozenAt < 5000) {
@@ -258,20 +259,23 @@ describe("liveness across processes (real signals)", () => {
           yield* Effect.sleep(2000)
           running = false
           yield* Fiber.join(load)
-          const w1Changes = seen.filter((entry) => entry.change.nodeId === "w1").map((entry) => entry.change.to)
+          const w1Seen = seen.filter((entry) => entry.change.nodeId === "w1")
+          const w1Changes = w1Seen.map((entry) => entry.change.to)
           const servedByW1After = answered.filter((a) => a.by === "w1" && a.at > revivedAt).length
-          const duringFreeze = answered.filter((a) => a.at > frozenAt && a.at < thawedAt)
+          // From its death to its thaw (replies it sent just before freezing may still arrive right after SIGSTOP).
+          const whileDead = answered.filter((a) => a.at > deadAt && a.at < thawedAt)
           report(
             `pool of 2 under load: ${answered.length} calls answered, ${failures.length} failed, ` +
               `${client.metrics().retried} retries; w1 dead ${detectedMs.toFixed(0)} ms after SIGSTOP, ` +
-              `alive ${(revivedAt - thawedAt).toFixed(0)} ms after SIGCONT; ${duringFreeze.length} calls answered by w2 ` +
-              `while w1 was frozen; w1 served ${servedByW1After} calls after it came back`,
+              `alive ${(revivedAt - thawedAt).toFixed(0)} ms after SIGCONT; ${whileDead.length} calls answered by w2 ` +
+              `while w1 was dead; w1 served ${servedByW1After} calls after it came back; w1: ` +
+              w1Seen.map((entry) => `${entry.change.to} (${entry.change.reason})`).join(", "),
           )
           assert.deepStrictEqual(failures, [])
           assert.isBelow(detectedMs, DEFAULT_BOUND_MS)
           assert.strictEqual(maxOutstanding, 0)
-          assert.isTrue(duringFreeze.every((a) => a.by === "w2"))
-          assert.isAbove(duringFreeze.length, 100)
+          assert.isTrue(whileDead.every((a) => a.by === "w2"))
+          assert.isAbove(whileDead.length, 100)
           assert.isAbove(servedByW1After, 0)
           // One death, one return: no flapping.
           assert.deepStrictEqual(w1Changes.slice(w1Changes.indexOf("dead")), ["dead", "alive"])
@@ -367,13 +371,24 @@ const removeNamespace = (ns: Namespace): void => {
   sh("ip", "netns", "del", ns.name)
 }
 
-/** Adds (`-I`) or removes (`-D`) a DROP rule inside the namespace for packets from (`in`) or to (`out`) the host. */
-const drop = (ns: Namespace, action: "-I" | "-D", direction: "in" | "out", probability?: number): void => {
+/**
+ * Adds (`-I`) or removes (`-D`) a DROP rule inside the namespace for packets from (`in`) or to (`out`) the host:
+ * a share of them (`probability`) or all, of every protocol or TCP only.
+ */
+const drop = (
+  ns: Namespace,
+  action: "-I" | "-D",
+  direction: "in" | "out",
+  probability?: number,
+  protocol?: "tcp",
+): void => {
   const match = direction === "in" ? ["INPUT", "-s", ns.hostAddress] : ["OUTPUT", "-d", ns.hostAddress]
+  const only = protocol === undefined ? [] : ["-p", protocol]
   const random =
     probability === undefined ? [] : ["-m", "statistic", "--mode", "random", "--probability", String(probability)]
-  const result = sh("ip", "netns", "exec", ns.name, "iptables", "-w", action, ...match, ...random, "-j", "DROP")
-  if (!result.ok) throw new Error(`iptables ${action} ${direction} ${probability ?? ""}: ${result.output}`)
+  const rule = [...match, ...only, ...random, "-j", "DROP"]
+  const result = sh("ip", "netns", "exec", ns.name, "iptables", "-w", action, ...rule)
+  if (!result.ok) throw new Error(`iptables ${action} ${rule.join(" ")}: ${result.output}`)
 }
 
 afterAll(async () => {
@@ -457,6 +472,18 @@ describe("liveness over faulty links", () => {
           )
           drop(ns, "-D", "in", 0.2)
           drop(ns, "-D", "out", 0.2)
+          yield* waitUntil("the peer to be alive", () => statusOf(client, "lossy")?.liveness.state === "alive", 15_000)
+          // TCP cut, datagrams pass: the process answers the UDP probes, so it is unreachable (suspect), not dead.
+          drop(ns, "-I", "in", undefined, "tcp")
+          drop(ns, "-I", "out", undefined, "tcp")
+          const tcpCutAt = performance.now()
+          yield* Effect.sleep(4000)
+          const whileCut = statusOf(client, "lossy")!.liveness
+          report(`TCP cut for 4 s, UDP passing: ${whileCut.state}, ${countTo(seen, tcpCutAt, "dead")} deaths`)
+          assert.strictEqual(countTo(seen, tcpCutAt, "dead"), 0)
+          assert.strictEqual(whileCut.state, "suspect")
+          drop(ns, "-D", "in", undefined, "tcp")
+          drop(ns, "-D", "out", undefined, "tcp")
           yield* waitUntil("the peer to be alive", () => statusOf(client, "lossy")?.liveness.state === "alive", 15_000)
           // A partition of the same link: declared dead within the bound it adapted to.
           const boundMs = statusOf(client, "lossy")!.liveness.boundMs

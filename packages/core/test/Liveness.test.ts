@@ -91,17 +91,25 @@ describe("Detector", () => {
     assert.strictEqual(detector.bound(config), 5000)
   })
 
-  it("this node's own stall is credited, not blamed on the peer", () => {
+  it("this node's own stall is credited, not blamed on the peer, whether the peer was heard just before or after it", () => {
     const detector = aliveAt0()
     steady(detector, 0, 1000)
-    // This node stalled 3 s; the peer's messages wait in the socket meanwhile.
-    detector.credit(3000)
-    assert.strictEqual(detector.check(4000, false, config), undefined)
+    // Heard at 1000 (checked at 1000); heard again at 1040, just before this node stalled 3 s (until 4040).
+    detector.lastHeard = 1040
+    assert.strictEqual(detector.check(4050, false, config, 3000), undefined)
     assert.strictEqual(detector.state, "alive")
-    detector.lastHeard = 4010
-    assert.strictEqual(detector.check(4050, false, config), undefined)
-    // The credited stall is not a survived silence either.
+    // Then the peer's messages waiting in the socket are read after the stall: the gap is not a survived silence.
+    detector.lastHeard = 4060
+    assert.strictEqual(detector.check(4100, false, config), undefined)
+    // Stalled again, the peer's messages read before the check this time (after the stall).
+    detector.lastHeard = 7110
+    assert.strictEqual(detector.check(7120, false, config, 3000), undefined)
+    assert.strictEqual(detector.state, "alive")
     assert.isBelow(detector.peakGapMs, 300)
+    // Without the credit the same silence kills.
+    const blunt = aliveAt0()
+    steady(blunt, 0, 1000)
+    assert.strictEqual(blunt.check(4050, false, config)?.to, "dead")
   })
 
   it("a lost connection makes the peer suspect; a refused reconnection makes it dead", () => {
@@ -398,6 +406,26 @@ describe("liveness of connected nodes", () => {
         stalled.state.answering = false
         stalled.state.udpAnswering = false
         yield* waitFor("the peer to be dead", () => stateOf(withProbes, stalled.endpoint) === "dead", 3000)
+      }),
+    ),
+  )
+
+  it.live("this process's own stall (its event loop blocked 1.5 s) does not make its peers dead", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* zmqNode({ id: "patient-server" })
+        const client = yield* zmqNode({ id: "patient-client" })
+        yield* client.connect(server.endpoints()[0]!)
+        const endpoint = server.endpoints()[0]!
+        yield* waitFor("the server to be alive", () => stateOf(client, endpoint) === "alive")
+        // Both nodes share this event loop: nobody answers and nobody checks while it is blocked.
+        const until = Date.now() + 1500
+        while (Date.now() < until) {
+          // busy
+        }
+        yield* Effect.sleep(300)
+        assert.strictEqual(client.metrics().peersDead, 0)
+        assert.strictEqual(stateOf(client, endpoint), "alive")
       }),
     ),
   )

@@ -27,7 +27,17 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, release, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { canPin, formatNumber, formatRate, killRoles, killRolesOnExit, median, parseFlags, Role, table } from "./harness.ts"
+import {
+  canPin,
+  formatNumber,
+  formatRate,
+  killRoles,
+  killRolesOnExit,
+  median,
+  parseFlags,
+  Role,
+  table,
+} from "./harness.ts"
 
 const systems = ["plain", "at-least-once", "at-least-once-file"] as const
 type System = (typeof systems)[number]

@@ -235,7 +235,13 @@ const payloadsPerMessage = (now: Counters, before: Counters): number | undefined
 }
 
 type Mark = Extract<RoleReport, { type: "mark" }>
-type Marks = readonly [client: Mark, server: Mark, ThreadCpu, ThreadCpu, { readonly busy: number; readonly idle: number }]
+type Marks = readonly [
+  client: Mark,
+  server: Mark,
+  ThreadCpu,
+  ThreadCpu,
+  { readonly busy: number; readonly idle: number },
+]
 
 /** Runs one system in one scenario in fresh processes. */
 const measure = async (
@@ -247,7 +253,8 @@ const measure = async (
 ): Promise<Result> => {
   const { concurrency, workload } = scenario
   const roles = bench.systems[system]!
-  const profileDir = bench.profile === undefined ? undefined : join(profileRoot, `${system}-${workload}-c${concurrency}`)
+  const profileDir =
+    bench.profile === undefined ? undefined : join(profileRoot, `${system}-${workload}-c${concurrency}`)
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
   const suffix = bench.profile === "heap" ? "heapprofile" : "cpuprofile"
   const profileEnv = (role: string): { readonly [name: string]: string } =>
@@ -471,7 +478,9 @@ export const runPairBenchmark = async (bench: PairBenchmark): Promise<void> => {
     return [{ scenario: scenarioName(target.scenario), metric: target.metric, value, unit, target: bound, met }]
   })
   if (targetResults.length > 0) {
-    const kind = bench.targets.every((t) => t.kind === "ratio") ? ` ÷ ${bench.reference}, this run` : `; ratios ÷ ${bench.reference} in this run`
+    const kind = bench.targets.every((t) => t.kind === "ratio")
+      ? ` ÷ ${bench.reference}, this run`
+      : `; ratios ÷ ${bench.reference} in this run`
     console.log(`\nTargets (${bench.candidate}${kind}):`)
     for (const t of targetResults) {
       const shown = `${t.value.toFixed(2)}${t.unit}`
@@ -490,7 +499,9 @@ export const runPairBenchmark = async (bench: PairBenchmark): Promise<void> => {
           bench.profile === "heap"
             ? summarizeHeapProfile(file, r.profiles.calls, bench.top)
             : summarizeProfile(file, r.callsPerSecond, bench.top)
-        console.log(`\n### ${bench.profile === "heap" ? "Allocations" : "CPU profile"}: ${r.system} ${scenarioName(r)} ${role} (${file})\n${text}`)
+        console.log(
+          `\n### ${bench.profile === "heap" ? "Allocations" : "CPU profile"}: ${r.system} ${scenarioName(r)} ${role} (${file})\n${text}`,
+        )
       } catch (error) {
         console.log(`\n(no profile for ${r.system} ${scenarioName(r)} ${role}: ${String(error)})`)
       }

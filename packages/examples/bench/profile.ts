@@ -27,7 +27,7 @@ const categoryOf = (functionName: string, url: string): string => {
   if (functionName === "(garbage collector)") return "GC (main thread part)"
   if (functionName === "(program)") return "(program): native, outside JS"
   if (url.includes("/effect/") || url.includes("/effect@")) {
-    // Schema.Uint8Array's JSON-safe wire form is base64, done by effect's Encoding module in JavaScript.
+    // Schemas whose wire form is base64 (Uint8ArrayFromBase64) run effect's Encoding module in JavaScript.
     if (/\/encoding\/[^/]*\.(ts|js)$/.test(url)) return "effect Encoding (base64)"
     return /\/(Schema[A-Za-z]*|internal\/schema\/[^/]*)\.(ts|js)$/.test(url) ? "effect Schema" : "effect runtime"
   }

@@ -15,6 +15,6 @@ export const Calculator = Contract.make("Calculator", {
     success: Schema.Number,
   }),
   echo: Contract.unary({ payload: Schema.String, success: Schema.String }),
-  // Schema.Uint8Array's JSON-safe wire form (Schema.toCodecJson) is a base64 string, encoded in JavaScript.
+  // Schema.Uint8Array travels as msgpack bin (docs/PROTOCOL.md 3.5), not as JSON's base64.
   echoBytes: Contract.unary({ payload: Schema.Uint8Array, success: Schema.Uint8Array }),
 })

@@ -50,10 +50,11 @@ const echoConcurrency = flags.count("echo-concurrency", 32)
 const maxBatch = flags.values["max-batch"] === undefined ? undefined : flags.count("max-batch", 64)
 const scenarios: ReadonlyArray<Scenario> = flags
   .list("workloads", workloads)
-  .flatMap((workload): Array<Scenario> =>
-    workload === "add"
-      ? concurrencies.map((concurrency) => ({ concurrency, workload }))
-      : [{ concurrency: echoConcurrency, workload }],
+  .flatMap(
+    (workload): Array<Scenario> =>
+      workload === "add"
+        ? concurrencies.map((concurrency) => ({ concurrency, workload }))
+        : [{ concurrency: echoConcurrency, workload }],
   )
 
 const add = (concurrency: number): Scenario => ({ concurrency, workload: "add" })

@@ -196,11 +196,14 @@ const measure = async (system: System, subscriberCount: number): Promise<Result>
     await Promise.all(subscribers.map((s) => s.next("ready", 30_000)))
     publisher.send("warmup")
     await Promise.all(subscribers.map((s) => s.next("receiving", 30_000, true)))
-    publisher.send("run")
-    await sleep(warmupSeconds * 1000)
+    // The accounting baseline is taken at rest (nothing in flight), so that it compares like with like.
+    publisher.send("idle")
+    await sleep(1000)
     const marks = () => Promise.all([publisher.mark(), ...subscribers.map((s) => s.mark())])
     const first = await marks()
-    let previous = first
+    publisher.send("run")
+    await sleep(warmupSeconds * 1000)
+    let previous = await marks()
     const results: Array<Round> = []
     for (let round = 0; round < rounds; round++) {
       await sleep(seconds * 1000)

@@ -20,7 +20,7 @@ import * as Curve from "./Curve.ts"
 import * as Endpoint from "./Endpoint.ts"
 import * as EndpointGuards from "./internal/endpointGuards.ts"
 import { InboundPeers } from "./internal/inboundPeers.ts"
-import { Outbox } from "./internal/outbox.ts"
+import { Outbox, type WriteGate } from "./internal/outbox.ts"
 import { ReceiveBuffer } from "./internal/receiveBuffer.ts"
 import * as SocketOptions from "./internal/zmqSocketOptions.ts"
 import * as Peer from "./Peer.ts"
@@ -31,6 +31,8 @@ import * as TransportMetrics from "./TransportMetrics.ts"
 import * as TransportOptions from "./TransportOptions.ts"
 import * as ZapHandler from "./ZapHandler.ts"
 
+/** Most messages read in one streak while writes are held (see `WriteGate`): bounds how long answers wait. */
+const MAX_STREAK = 16
 /** How many received batches wait for the consumer before receive loops pause. */
 const RECEIVE_QUEUE_CAPACITY = 1024
 /** How many events a slow events subscriber may lag before the oldest are dropped. */
@@ -49,8 +51,11 @@ interface OutboundConnection {
 
 const closedError = (): TransportError => new TransportError({ reason: "Closed", message: "transport is closed" })
 
-class ZmqTransportImpl {
+class ZmqTransportImpl implements WriteGate {
   readonly metrics = TransportMetrics.make()
+  /** Receive loops reading a streak of messages that were already waiting; writes are held while any is. */
+  private streaks = 0
+  private readonly held = new Set<Outbox>()
   readonly boundEndpoints: Array<string> = []
   readonly zapDomain: string | undefined
   private readonly outbound = new Map<string, OutboundConnection>()
@@ -96,11 +101,30 @@ class ZmqTransportImpl {
       this.metrics,
       (event) => this.emit(event),
       (rid, frame) => this.router().send([rid, frame]),
+      this,
     )
   }
 
   emit(event: TransportEvent): void {
     PubSub.publishUnsafe(this.eventHub, [event])
+  }
+
+  // ---- write gate (see internal/outbox.ts) -----------------------------------------------------------------
+
+  get holding(): boolean {
+    return this.streaks > 0
+  }
+
+  defer(outbox: Outbox): void {
+    this.held.add(outbox)
+  }
+
+  private endStreak(): void {
+    this.streaks--
+    if (this.streaks > 0 || this.held.size === 0) return
+    const held = [...this.held]
+    this.held.clear()
+    for (const outbox of held) outbox.release()
   }
 
   // ---- inbound (ROUTER) ------------------------------------------------------------------------------------
@@ -118,7 +142,9 @@ class ZmqTransportImpl {
     const socket = this.router()
     await this.bindGuarded(socket, endpoint)
     // Reading starts after the first bind/connect: a receive pending before that never wakes on inproc.
-    if (this.boundEndpoints.length === 0) void this.receiveLoop(socket, (frames) => this.onRouterMessage(frames))
+    if (this.boundEndpoints.length === 0) {
+      void this.receiveLoop(socket, (frames) => this.onRouterMessage(frames), true)
+    }
     const resolved = socket.lastEndpoint ?? endpoint
     this.boundEndpoints.push(resolved)
     this.emit({ _tag: "Listening", endpoint: resolved })
@@ -201,6 +227,7 @@ class ZmqTransportImpl {
       },
       this.metrics,
       proof,
+      this,
     )
     const connection: OutboundConnection = { peer, endpoint, socket, outbox, connectedBefore: false }
     this.outbound.set(id, connection)
@@ -223,7 +250,7 @@ class ZmqTransportImpl {
         cause,
       })
     }
-    void this.receiveLoop(socket, (frames) => this.onDealerMessage(connection, frames))
+    void this.receiveLoop(socket, (frames) => this.onDealerMessage(connection, frames), true)
     return peer
   }
 
@@ -418,15 +445,35 @@ class ZmqTransportImpl {
     this.emit({ _tag: "InputRejected", peer, reason, detail })
   }
 
+  /**
+   * Reads `socket` until it closes. With `holdWrites`, a message read while more are already waiting starts (or
+   * continues) a streak, during which writes are held (see `WriteGate`): the answers to every message of the
+   * streak then leave together, in full batches, when the socket has nothing more or the streak reaches
+   * `MAX_STREAK` messages.
+   */
   private async receiveLoop(
     socket: zmq.Readable<Array<Buffer>> & zmq.Socket,
     onMessage: (frames: Array<Buffer>) => void,
+    holdWrites = false,
   ) {
+    let streak = 0
     try {
       while (!socket.closed) {
         const frames = await socket.receive()
         onMessage(frames)
+        if (holdWrites) {
+          if (streak < MAX_STREAK && !socket.closed && socket.readable) {
+            if (streak++ === 0) this.streaks++
+          } else if (streak > 0) {
+            streak = 0
+            this.endStreak()
+          }
+        }
         if (this.pausedOn !== undefined) {
+          if (streak > 0) {
+            streak = 0
+            this.endStreak()
+          }
           const paused = this.pausedOn
           await paused
           if (this.pausedOn === paused) this.pausedOn = undefined
@@ -442,6 +489,8 @@ class ZmqTransportImpl {
           detail: `receive failed: ${String(error)}`,
         })
       }
+    } finally {
+      if (streak > 0) this.endStreak()
     }
   }
 

@@ -121,11 +121,6 @@ export class Detector {
     return Math.max(config.timeoutMs, Math.min(adaptive, Math.max(config.maxTimeoutMs, config.timeoutMs)))
   }
 
-  /** This node was stalled for `ms` (its own event loop): that time is not counted as the peer's silence. */
-  credit(ms: number): void {
-    this.creditMs += ms
-  }
-
   /** Deaths in the last minute. */
   recentDeaths(now: number): number {
     while (this.deaths.length > 0 && now - this.deaths[0]! > FLAP_WINDOW_MS) this.deaths.shift()
@@ -153,9 +148,13 @@ export class Detector {
     return this.state === "dead" ? undefined : this.move(now, "dead", reason, this.silence(now))
   }
 
-  /** Applies the rules once; `down` says the connection is down now. */
-  check(now: number, down: boolean, config: DetectorConfig): Transition | undefined {
-    this.observeGaps(now)
+  /**
+   * Applies the rules once; `down` says the connection is down now. `stallMs`: this node itself was stalled that
+   * long just before this check (its own event loop, or the whole process frozen), time in which the peer could not
+   * be heard: it is not counted as the peer's silence.
+   */
+  check(now: number, down: boolean, config: DetectorConfig, stallMs = 0): Transition | undefined {
+    this.observeGaps(now, stallMs)
     const silence = this.silence(now)
     const bound = this.bound(config)
     switch (this.state) {
@@ -200,18 +199,25 @@ export class Detector {
     }
   }
 
-  /** Folds the silence that just ended (if the peer spoke since the last check) into the decaying peak. */
-  private observeGaps(now: number): void {
+  /**
+   * Folds the silence that just ended (if the peer spoke since the last check) into the decaying peak, and credits
+   * this node's own stall to the silence it belongs to. Nothing runs during a stall, so a message was read either
+   * before it (the stall is part of the silence going on) or after it (the stall is part of the silence that ended).
+   */
+  private observeGaps(now: number, stallMs: number): void {
     this.peakGapMs *= 0.5 ** ((now - this.lastCheck) / GAP_HALF_LIFE_MS)
     this.lastCheck = now
-    if (this.lastHeard === this.anchor) return
-    if (this.anchor !== NEVER && !this.episodeDied && this.state !== "dead") {
-      const gap = this.lastHeard - this.anchor - this.creditMs
-      if (gap > this.peakGapMs) this.peakGapMs = gap
+    const heardAfterStall = stallMs > 0 && this.lastHeard > now - stallMs / 2
+    if (this.lastHeard !== this.anchor) {
+      if (this.anchor !== NEVER && !this.episodeDied && this.state !== "dead") {
+        const gap = this.lastHeard - this.anchor - this.creditMs - (heardAfterStall ? stallMs : 0)
+        if (gap > this.peakGapMs) this.peakGapMs = gap
+      }
+      this.anchor = this.lastHeard
+      this.creditMs = 0
+      this.episodeDied = false
     }
-    this.anchor = this.lastHeard
-    this.creditMs = 0
-    this.episodeDied = false
+    if (stallMs > 0 && !heardAfterStall) this.creditMs += stallMs
   }
 
   private move(now: number, to: Liveness.PeerState, reason: string, silentMs: number): Transition {

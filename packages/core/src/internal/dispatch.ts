@@ -13,8 +13,8 @@ import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
 import { type Outcome as DedupeOutcome, type DedupeStoreShape, OUTCOME_UNKNOWN } from "../DedupeStore.ts"
 import * as Envelope from "../Envelope.ts"
 import { RpcError } from "../RpcError.ts"
-import * as Histogram from "./histogram.ts"
 import { type DeadlineEntry, DeadlineQueue } from "./deadlines.ts"
+import * as Histogram from "./histogram.ts"
 import { countBy, type RuntimeMetrics as NodeMetrics } from "./nodeMetrics.ts"
 import { ServedCall } from "./trace.ts"
 
@@ -346,13 +346,7 @@ export class Dispatcher {
         if (ack) this.sendAck(peer, id)
         void begun.wait.then((outcome) =>
           outcome === undefined
-            ? this.sendFailure(
-                peer,
-                id,
-                "unavailable",
-                `${target}: the first attempt did not finish; try again`,
-                null,
-              )
+            ? this.sendFailure(peer, id, "unavailable", `${target}: the first attempt did not finish; try again`, null)
             : this.sendOutcome(peer, id, outcome),
         )
         return true
@@ -468,7 +462,11 @@ export class Dispatcher {
       return
     }
     this.metrics.tellsReceived++
-    served.fork(decoded.success, this.contextFor(peer, callerNodeId, target, Number.POSITIVE_INFINITY, headers, 0), undefined)
+    served.fork(
+      decoded.success,
+      this.contextFor(peer, callerNodeId, target, Number.POSITIVE_INFINITY, headers, 0),
+      undefined,
+    )
   }
 
   /** The sink of one streaming call: sends ITEMs while the caller has credit, waits for CREDIT otherwise. */

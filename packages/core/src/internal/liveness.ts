@@ -62,7 +62,10 @@ export class Monitor {
   private readonly localWatchers = new Set<Watcher>()
   private readonly signals = new Map<string, () => number>()
   private timer: ReturnType<typeof setInterval> | undefined = undefined
-  private probe: ProbeSocket.ProbeSocket | undefined = undefined
+  /** Answers probes, on the host of the node's tcp endpoint (its port is announced). */
+  private answerer: ProbeSocket.ProbeSocket | undefined = undefined
+  /** Send this node's probes and receive their answers, on every interface (per family; opened on first use). */
+  private readonly probers = new Map<"udp4" | "udp6", ProbeSocket.ProbeSocket | "opening">()
   /** UDP probes in flight, oldest first, by (random) sequence number, one space for all peers. */
   private readonly probes = new Map<number, { readonly remote: Remote; readonly at: number }>()
   private lastTick = performance.now()
@@ -90,11 +93,13 @@ export class Monitor {
   }
 
   /**
-   * Opens the UDP probe socket (with `liveness.datagramProbes`, the default) on the host of the node's first tcp
-   * endpoint to bind. Without one (it cannot be bound), liveness relies on the connection alone.
+   * Opens the UDP socket that answers probes (with `liveness.datagramProbes`, the default) on the host of the
+   * node's first tcp endpoint to bind, so that it is reachable exactly where the node is. Without a tcp endpoint
+   * (nobody can probe it) or when it cannot be bound, the node announces no port and is watched through its
+   * connections alone.
    */
   async openProbe(bind: ReadonlyArray<string>): Promise<void> {
-    if (!this.options.datagramProbes || this.probe !== undefined) return
+    if (!this.options.datagramProbes || this.answerer !== undefined) return
     let host: string | undefined
     for (const endpoint of bind) {
       const parsed = Endpoint.parse(endpoint)
@@ -103,22 +108,37 @@ export class Monitor {
         break
       }
     }
-    const probe = await ProbeSocket.open(ProbeSocket.bindHost(host), (bytes, address, port) =>
-      this.onDatagram(bytes, address, port),
+    if (host === undefined) return
+    const answerer = await ProbeSocket.open(ProbeSocket.bindHost(host), (bytes, address, port) =>
+      this.onProbe(bytes, address, port),
     )
-    if (this.closed) probe?.close()
-    else this.probe = probe
+    if (this.closed) answerer?.close()
+    else this.answerer = answerer
   }
 
   /** The heartbeat settings this node announces in HELLO/WELCOME, with its UDP probe port when it has one. */
   announced(): Liveness.HeartbeatSettings {
-    return this.probe === undefined ? this.settings : { ...this.settings, udpPort: this.probe.port }
+    return this.answerer === undefined ? this.settings : { ...this.settings, udpPort: this.answerer.port }
+  }
+
+  /** The socket this node's probes to `host` leave from; opened (asynchronously) on first use. */
+  private prober(host: string): ProbeSocket.ProbeSocket | undefined {
+    const family = host.includes(":") ? "udp6" : "udp4"
+    const prober = this.probers.get(family)
+    if (prober !== undefined) return prober === "opening" ? undefined : prober
+    this.probers.set(family, "opening")
+    void ProbeSocket.open(family === "udp6" ? "::" : "0.0.0.0", (bytes) => this.onAnswer(bytes)).then((opened) => {
+      if (this.closed || opened === undefined) opened?.close()
+      else this.probers.set(family, opened)
+    })
+    return undefined
   }
 
   /** Stops the timer; pending watches and pings fail `unavailable`. */
   close(): void {
     this.closed = true
-    this.probe?.close()
+    this.answerer?.close()
+    for (const prober of this.probers.values()) if (prober !== "opening") prober.close()
     this.probes.clear()
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
@@ -156,15 +176,14 @@ export class Monitor {
       this.lagWindowStart = now
     }
     // This node was stalled (its own event loop, or the whole process frozen): peers could not be heard meanwhile.
-    const stalled = lag > this.tickMs
+    // Only a stall of at least an interval counts: a loop merely busy (ticks tens of ms late) still reads what
+    // arrives between ticks, and crediting every late tick would add up to more than the real silence.
+    const stalled = lag > Math.max(this.tickMs, this.options.heartbeatIntervalMs)
     for (const [seq, probe] of this.probes) {
       if (now - probe.at < PROBE_EXPIRY_MS) break
       this.probes.delete(seq)
     }
-    for (const remote of this.host.remotes()) {
-      if (stalled) remote.liveness.credit(lag)
-      this.checkRemote(remote, now)
-    }
+    for (const remote of this.host.remotes()) this.checkRemote(remote, now, stalled ? lag : 0)
     for (const watcher of this.localWatchers) {
       if (watcher.actor !== undefined && !this.host.serves(watcher.actor)) {
         this.localWatchers.delete(watcher)
@@ -173,7 +192,7 @@ export class Monitor {
     }
   }
 
-  private checkRemote(remote: Remote, now: number): void {
+  private checkRemote(remote: Remote, now: number, stallMs: number): void {
     const detector = remote.liveness
     if (remote.incompatible !== undefined) {
       const killed = detector.kill(now, `refused: ${remote.incompatible.message}`)
@@ -191,7 +210,7 @@ export class Monitor {
         if (change !== undefined) this.apply(remote, change, undefined)
       }
     }
-    const change = detector.check(now, remote.down, this.config(remote))
+    const change = detector.check(now, remote.down, this.config(remote), stallMs)
     if (change !== undefined) this.apply(remote, change, "Dead")
     if (remote.connectedBefore && !remote.down && now - detector.lastPingAt >= this.options.heartbeatIntervalMs) {
       this.sendPing(remote, now, undefined)
@@ -202,16 +221,17 @@ export class Monitor {
 
   /** While a peer is silent on its connection, probes it over UDP (if it announced a port and the link is plain). */
   private maybeProbe(remote: Remote, now: number): void {
-    const probe = this.probe
     const port = remote.info?.heartbeat?.udpPort
     // With CURVE the connection is authenticated and the datagrams would not be: liveness stays on the connection.
-    if (probe === undefined || typeof port !== "number" || remote.peer.publicKey !== undefined) return
+    if (!this.options.datagramProbes || typeof port !== "number" || remote.peer.publicKey !== undefined) return
     const detector = remote.liveness
     const interval = this.options.heartbeatIntervalMs
     if (detector.silence(now) < PROBE_AFTER_INTERVALS * interval) return
     if (now - detector.lastProbeAt < interval / PROBES_PER_INTERVAL) return
     if (detector.probeHost === undefined) detector.probeHost = probeHostOf(remote.endpoint)
     if (detector.probeHost === null) return
+    const probe = this.prober(detector.probeHost)
+    if (probe === undefined) return
     // Random, not counted: an off-path sender cannot forge the answer that would keep a dead peer alive.
     const seq = 1 + Math.floor(Math.random() * 0x7fff_fffe)
     this.probes.set(seq, { remote, at: now })
@@ -220,22 +240,26 @@ export class Monitor {
     this.host.metrics.pingsSent++
   }
 
-  /**
-   * A datagram on the probe socket: a PING is answered at once (with no load: the datagram is not authenticated);
-   * a PONG to one of this node's probes is a sign of life of the peer probed.
-   */
-  onDatagram(bytes: Uint8Array, address: string, port: number): void {
+  /** A datagram on the answering socket: a PING is answered at once, with no load (datagrams are not authenticated). */
+  private onProbe(bytes: Uint8Array, address: string, port: number): void {
     const envelope = Envelope.decode(bytes)
-    if (Envelope.isMalformed(envelope)) return
-    if (envelope[1] === Envelope.Kind.Ping) {
-      this.probe?.send(address, port, Envelope.encode([Envelope.PROTOCOL_VERSION, Envelope.Kind.Pong, envelope[2], {}]))
-    } else if (envelope[1] === Envelope.Kind.Pong) {
-      const probe = this.probes.get(envelope[2])
-      if (probe === undefined) return
-      this.probes.delete(envelope[2])
-      probe.remote.liveness.lastHeard = performance.now()
-      this.host.metrics.pongsReceived++
-    }
+    if (Envelope.isMalformed(envelope) || envelope[1] !== Envelope.Kind.Ping) return
+    this.answerer?.send(
+      address,
+      port,
+      Envelope.encode([Envelope.PROTOCOL_VERSION, Envelope.Kind.Pong, envelope[2], {}]),
+    )
+  }
+
+  /** A datagram on a probing socket: the PONG to one of this node's probes is a sign of life of the peer probed. */
+  private onAnswer(bytes: Uint8Array): void {
+    const envelope = Envelope.decode(bytes)
+    if (Envelope.isMalformed(envelope) || envelope[1] !== Envelope.Kind.Pong) return
+    const probe = this.probes.get(envelope[2])
+    if (probe === undefined) return
+    this.probes.delete(envelope[2])
+    probe.remote.liveness.lastHeard = performance.now()
+    this.host.metrics.pongsReceived++
   }
 
   /** Acts on a transition: counts it, fails calls in flight to a dead peer, tells watchers, publishes it. */

@@ -156,7 +156,8 @@ const readString = (length: number): string => {
   if (length > CACHED_LENGTH) return decoder.decode(src.subarray(start, pos))
   // The same few strings come in every envelope (method paths, keys): compare against the last one seen in
   // this slot instead of decoding again.
-  const slot = (length * 0x9e3 + src[start]! * 0x3b + src[start + (length >> 1)]! * 0x7 + src[pos - 1]!) & (CACHE_SIZE - 1)
+  const slot =
+    (length * 0x9e3 + src[start]! * 0x3b + src[start + (length >> 1)]! * 0x7 + src[pos - 1]!) & (CACHE_SIZE - 1)
   const known = cachedBytes[slot]
   if (known !== undefined && known.length === length) {
     let i = 0

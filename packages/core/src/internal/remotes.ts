@@ -244,7 +244,11 @@ export class Remote {
     const what = call.onEnd === undefined ? "no reply" : "stream not done"
     call.resume(
       Effect.fail(
-        new RpcError({ code: "deadline_exceeded", message: `${path}: ${what} within ${call.timeoutMs} ms`, method: path }),
+        new RpcError({
+          code: "deadline_exceeded",
+          message: `${path}: ${what} within ${call.timeoutMs} ms`,
+          method: path,
+        }),
       ),
     )
   }
@@ -287,7 +291,12 @@ export const fromTransportError = (error: TransportError, path: string): RpcErro
 
 /** The error of a payload its contract's codec refused, naming the method and the field. */
 export const invalidPayload = (path: string, issue: Contract.CodecIssue): RpcError =>
-  new RpcError({ code: "invalid_argument", message: `${path}: payload ${issue.message}`, method: path, path: issue.path })
+  new RpcError({
+    code: "invalid_argument",
+    message: `${path}: payload ${issue.message}`,
+    method: path,
+    path: issue.path,
+  })
 
 /** Everything a call needs from the node. */
 export interface CallEnvironment {

@@ -64,7 +64,8 @@ const rewrite = (ast: SchemaAST.AST, memo: Memo): SchemaAST.AST => {
   let out: SchemaAST.AST = ast
   switch (ast._tag) {
     case "Declaration": {
-      const bytes = ast.encoding === undefined && base64Form !== undefined && ast.annotations?.toCodecJson === base64Form
+      const bytes =
+        ast.encoding === undefined && base64Form !== undefined && ast.annotations?.toCodecJson === base64Form
       const typeParameters = mapAll(ast.typeParameters, rec)
       if (bytes || typeParameters !== ast.typeParameters || encoding !== ast.encoding) {
         out = new SchemaAST.Declaration(
@@ -203,7 +204,8 @@ export const fastCodec = (ast: SchemaAST.AST, direction: "encode" | "decode"): F
       // Unions of literals (`Schema.Literals`); other unions need the parser's member selection.
       const literals = new Set<unknown>()
       for (const member of ast.types) {
-        if (!SchemaAST.isLiteral(member) || member.checks !== undefined || member.encoding !== undefined) return undefined
+        if (!SchemaAST.isLiteral(member) || member.checks !== undefined || member.encoding !== undefined)
+          return undefined
         if (typeof member.literal === "bigint") return undefined
         literals.add(member.literal)
       }

@@ -53,6 +53,8 @@ interface FeedPublisher {
   intervalMs: number
   down: boolean
   described: boolean
+  /** Describe-and-connect attempts running (while one runs, only discovery's news replaces it). */
+  connecting: number
   lastDescribeAt: number
 }
 
@@ -128,7 +130,15 @@ export class TopicFeed {
   private heard(id: string, now: number): FeedPublisher {
     let publisher = this.publishers.get(id)
     if (publisher === undefined) {
-      publisher = { id, lastHeard: now, intervalMs: 0, down: false, described: false, lastDescribeAt: 0 }
+      publisher = {
+        id,
+        lastHeard: now,
+        intervalMs: 0,
+        down: false,
+        described: false,
+        connecting: 0,
+        lastDescribeAt: 0,
+      }
       this.publishers.set(id, publisher)
     }
     publisher.lastHeard = now
@@ -206,9 +216,17 @@ export class TopicFeed {
   private found(id: string, force: boolean): void {
     let publisher = this.publishers.get(id)
     if (publisher === undefined) {
-      publisher = { id, lastHeard: 0, intervalMs: 0, down: false, described: false, lastDescribeAt: 0 }
+      publisher = {
+        id,
+        lastHeard: 0,
+        intervalMs: 0,
+        down: false,
+        described: false,
+        connecting: 0,
+        lastDescribeAt: 0,
+      }
       this.publishers.set(id, publisher)
-    } else if (publisher.described && !force) {
+    } else if ((publisher.described || publisher.connecting > 0) && !force) {
       return
     }
     publisher.lastDescribeAt = Date.now()
@@ -227,7 +245,7 @@ export class TopicFeed {
 
   private connect(publisher: FeedPublisher): Effect.Effect<void> {
     const host = this.host
-    return Effect.gen(function* () {
+    const attempt = Effect.gen(function* () {
       const startedAt = Date.now()
       const description = yield* Effect.result(host.describe(publisher.id, true))
       if (Result.isFailure(description)) return
@@ -242,6 +260,15 @@ export class TopicFeed {
         if (publisher.lastHeard > startedAt) return
         yield* Effect.ignore(host.describe(publisher.id, true))
       }
+    })
+    return Effect.suspend(() => {
+      publisher.connecting++
+      return Effect.ensuring(
+        attempt,
+        Effect.sync(() => {
+          publisher.connecting--
+        }),
+      )
     })
   }
 }

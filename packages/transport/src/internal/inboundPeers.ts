@@ -8,7 +8,7 @@ import * as Peer from "../Peer.ts"
 import type { TransportEvent } from "../TransportEvent.ts"
 import type { MutableTransportMetrics } from "../TransportMetrics.ts"
 import type { ResolvedTransportOptions } from "../TransportOptions.ts"
-import { Outbox } from "./outbox.ts"
+import { Outbox, type WriteGate } from "./outbox.ts"
 import * as SocketOptions from "./zmqSocketOptions.ts"
 
 /** Most inbound peers remembered at once. */
@@ -27,17 +27,20 @@ export class InboundPeers {
   private readonly metrics: MutableTransportMetrics
   private readonly emit: (event: TransportEvent) => void
   private readonly write: (routingId: Buffer, frame: Buffer) => Promise<void>
+  private readonly gate: WriteGate | undefined
 
   constructor(
     options: ResolvedTransportOptions,
     metrics: MutableTransportMetrics,
     emit: (event: TransportEvent) => void,
     write: (routingId: Buffer, frame: Buffer) => Promise<void>,
+    gate?: WriteGate,
   ) {
     this.options = options
     this.metrics = metrics
     this.emit = emit
     this.write = write
+    this.gate = gate
   }
 
   /** The peer a batch came from, created (and announced) on first sight or when its proven key changes. */
@@ -67,6 +70,7 @@ export class InboundPeers {
       },
       this.metrics,
       undefined,
+      this.gate,
     )
     this.entries.set(id, { peer, outbox })
     this.emit({ _tag: "PeerSeen", peer: id, publicKey })
