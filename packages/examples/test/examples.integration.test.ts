@@ -37,4 +37,14 @@ describe("examples", () => {
     }
     expect(stdout).toContain("actors: members exited 0, 0, room exited 0")
   }, 70_000)
+
+  it("pubsub: a late joiner starts from the snapshot; a restarted publisher is seen under a new epoch", async () => {
+    const { stdout } = await runExample("pubsub")
+    expect(stdout).toMatch(/late: snapshot of 10 sensors, then live from seq \d+/)
+    for (const name of ["all", "boilers", "late"]) {
+      expect(stdout).toMatch(new RegExp(`${name}: publisher sensors down`))
+      expect(stdout).toMatch(new RegExp(`${name}: \\d+ live events, \\d+ from the snapshot, 2 publisher epochs`))
+    }
+    expect(stdout.match(/pubsub: ✓/g)).toHaveLength(4)
+  }, 70_000)
 })
