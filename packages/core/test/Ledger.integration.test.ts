@@ -13,15 +13,21 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Harness from "@zactor/transport/testing/harness"
 import { Effect, Stream } from "effect"
-import { afterAll, afterEach } from "vitest"
+import { afterAll, afterEach, beforeAll } from "vitest"
 import type { DeadLetterReason } from "../src/DeadLetter.ts"
 import * as FileDedupeStore from "../src/FileDedupeStore.ts"
 import type { NodeShape } from "../src/Node.ts"
 import { RpcError } from "../src/RpcError.ts"
+import { bundle } from "./fixtures/bundle.ts"
 import { Ledger } from "./fixtures/ledgerContract.ts"
 import { zmqNode } from "./fixtures.ts"
 
-const workerScript = new URL("./fixtures/ledger-worker.ts", import.meta.url).pathname
+const workerSource = new URL("./fixtures/ledger-worker.ts", import.meta.url).pathname
+// Bundled once, so that a restarted worker starts in tens of ms: the kills must land while calls still run.
+let workerScript = ""
+beforeAll(async () => {
+  workerScript = await bundle(workerSource)
+}, 60_000)
 
 const CALLS = 10_000
 const CONCURRENCY = 32
@@ -71,6 +77,7 @@ const newRun = (): Run => {
 
 const startProcess = (run: Run, id: string, endpoint: string, launcher: ReadonlyArray<string> | undefined) =>
   Harness.start(workerScript, {
+    javascript: true,
     args: [id, endpoint, run.ledgerFile, run.dedupeDirectory],
     ...(launcher === undefined ? {} : { launcher }),
   })
