@@ -43,10 +43,10 @@ import * as Log from "./Log.ts"
 import type * as Metrics from "./Metrics.ts"
 import * as NodeOptions from "./NodeOptions.ts"
 import * as Prometheus from "./Prometheus.ts"
-import * as TraceContext from "./TraceContext.ts"
-import * as Topics from "./Topics.ts"
 import * as Routing from "./Routing.ts"
 import { isCode, type RemoteDefect, RpcError } from "./RpcError.ts"
+import * as Topics from "./Topics.ts"
+import * as TraceContext from "./TraceContext.ts"
 
 /**
  * What a node knows about a connected node.
