@@ -6,7 +6,6 @@
 // no key may have two lines, whatever the client saw; every call must end (success or typed error) by its
 // deadline.
 
-import { spawnSync } from "node:child_process"
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -20,7 +19,10 @@ import type { NodeShape } from "../src/Node.ts"
 import { RpcError } from "../src/RpcError.ts"
 import { bundle } from "./fixtures/bundle.ts"
 import { Ledger } from "./fixtures/ledgerContract.ts"
+import * as NetNs from "./fixtures/netns.ts"
 import { zmqNode } from "./fixtures.ts"
+
+const { sh } = NetNs
 
 const workerSource = new URL("./fixtures/ledger-worker.ts", import.meta.url).pathname
 // Bundled once, so that a restarted worker starts in tens of ms: the kills must land while calls still run.
@@ -493,89 +495,24 @@ describe("side-effect ledger: 10,000 at-least-once calls with idempotency keys, 
 
 // --- network partition -----------------------------------------------------------------------------------------
 
-/** Runs a command; returns its status and output. */
-const sh = (command: string, ...args: Array<string>) => {
-  const result = spawnSync(command, args, { encoding: "utf8" })
-  return { ok: result.status === 0, output: `${result.stdout ?? ""}${result.stderr ?? ""}`.trim() }
-}
-
-/** Removes namespaces (and their links) left by earlier runs of this test whose process was killed before afterAll. */
-const removeStaleNamespaces = (): void => {
-  for (const line of sh("ip", "netns", "list").output.split("\n")) {
-    const pid = /^zactor-ledger-(\d+)\b/.exec(line)?.[1]
-    if (pid === undefined || pid === String(process.pid)) continue
-    try {
-      // Its test is still running: leave it.
-      process.kill(Number(pid), 0)
-    } catch {
-      sh("ip", "link", "del", `zlh${pid}`)
-      sh("ip", "netns", "del", `zactor-ledger-${pid}`)
-    }
-  }
-}
+const naming: NetNs.NamespaceNaming = { prefix: "zactor-ledger-", linkPrefix: "zl", network: "10.200" }
 
 /** Why the partition test cannot run here, or undefined if it can: namespaces need root, rules need iptables. */
-const partitionUnavailable = ((): string | undefined => {
-  const probe = `zactor-probe-${process.pid}`
-  const added = sh("ip", "netns", "add", probe)
-  if (added.ok) removeStaleNamespaces()
-  if (!added.ok) return `network namespaces cannot be created here (ip netns add: ${added.output || "failed"})`
-  try {
-    const iptables = sh("ip", "netns", "exec", probe, "iptables", "-w", "-S")
-    if (!iptables.ok) return `iptables does not work inside a namespace: ${iptables.output || "not installed"}`
-    return undefined
-  } finally {
-    sh("ip", "netns", "del", probe)
-  }
-})()
+const partitionUnavailable = NetNs.namespacesUnavailable(naming, (probe) => {
+  const iptables = sh("ip", "netns", "exec", probe, "iptables", "-w", "-S")
+  return iptables.ok ? undefined : `iptables does not work inside a namespace: ${iptables.output || "not installed"}`
+})
 
-/** A namespace with a veth pair to the host: host side 10.200.N.1/30, namespace side 10.200.N.2/30. */
-interface Namespace {
-  readonly name: string
-  readonly hostAddress: string
-  readonly address: string
-  readonly hostInterface: string
-}
+const namespaces: Array<NetNs.Namespace> = []
 
-const namespaces: Array<Namespace> = []
-
-const createNamespace = (): Namespace => {
-  const used = sh("ip", "-4", "-o", "addr", "show").output
-  const free = Array.from({ length: 250 }, (_, i) => i + 1).filter((n) => !used.includes(`10.200.${n}.`))
-  const subnet = free[Math.floor(Math.random() * free.length)]
-  if (subnet === undefined) throw new Error("no free 10.200.N.0/30 subnet")
-  // The test process's pid names the namespace and the host-side link (pid_max is 7 digits: "zlh" + 7 fits IFNAMSIZ).
-  const tag = `${process.pid}`
-  const ns: Namespace = {
-    name: `zactor-ledger-${tag}`,
-    hostAddress: `10.200.${subnet}.1`,
-    address: `10.200.${subnet}.2`,
-    hostInterface: `zlh${tag}`,
-  }
+const createNamespace = (): NetNs.Namespace => {
+  const ns = NetNs.createNamespace(naming)
   namespaces.push(ns)
-  const inside = `zln${tag}`
-  const steps: Array<Array<string>> = [
-    ["ip", "netns", "add", ns.name],
-    ["ip", "link", "add", ns.hostInterface, "type", "veth", "peer", "name", inside],
-    ["ip", "link", "set", inside, "netns", ns.name],
-    ["ip", "addr", "add", `${ns.hostAddress}/30`, "dev", ns.hostInterface],
-    ["ip", "link", "set", ns.hostInterface, "up"],
-    ["ip", "-n", ns.name, "addr", "add", `${ns.address}/30`, "dev", inside],
-    ["ip", "-n", ns.name, "link", "set", inside, "up"],
-    ["ip", "-n", ns.name, "link", "set", "lo", "up"],
-  ]
-  for (const [command, ...args] of steps) {
-    const result = sh(command!, ...args)
-    if (!result.ok) throw new Error(`${[command, ...args].join(" ")}: ${result.output}`)
-  }
   return ns
 }
 
-const removeNamespace = (ns: Namespace): void => {
-  // Deleting one end of a veth pair deletes both; the namespace's iptables rules go with the namespace.
-  sh("ip", "link", "del", ns.hostInterface)
-  sh("ip", "netns", "del", ns.name)
-}
+const removeNamespace = NetNs.removeNamespace
+type Namespace = NetNs.Namespace
 
 /** Adds (`-I`) or removes (`-D`) DROP rules inside the namespace for traffic to and/or from the client. */
 const dropRules = (ns: Namespace, action: "-I" | "-D", directions: ReadonlyArray<"in" | "out">): void => {

@@ -4,7 +4,6 @@
 // through 700 ms of added latency (a user-space proxy, fixtures/delay-proxy.ts). Each test prints what it measured
 // (lines starting with [liveness]); docs/LIVENESS.md quotes them.
 
-import { spawnSync } from "node:child_process"
 import { assert, describe, it } from "@effect/vitest"
 import * as Harness from "@zactor/transport/testing/harness"
 import { Effect, Fiber, Stream } from "effect"
@@ -12,7 +11,10 @@ import { afterAll, afterEach } from "vitest"
 import type * as Liveness from "../src/Liveness.ts"
 import type { NodeShape } from "../src/Node.ts"
 import { RpcError } from "../src/RpcError.ts"
+import * as NetNs from "./fixtures/netns.ts"
 import { Calculator, zmqNode } from "./fixtures.ts"
+
+const { sh } = NetNs
 
 const workerScript = new URL("./fixtures/liveness-node.ts", import.meta.url).pathname
 const proxyScript = new URL("./fixtures/delay-proxy.ts", import.meta.url).pathname
@@ -287,89 +289,25 @@ describe("liveness across processes (real signals)", () => {
 
 // ---- network faults -------------------------------------------------------------------------------------------
 
-/** Runs a command; returns its status and output. */
-const sh = (command: string, ...args: Array<string>) => {
-  const result = spawnSync(command, args, { encoding: "utf8" })
-  return { ok: result.status === 0, output: `${result.stdout ?? ""}${result.stderr ?? ""}`.trim() }
-}
-
-const NS_PREFIX = "zactor-live-"
-
-/** Removes namespaces left by earlier runs of this file whose process was killed before cleaning up. */
-const removeStaleNamespaces = (): void => {
-  for (const line of sh("ip", "netns", "list").output.split("\n")) {
-    const pid = new RegExp(`^${NS_PREFIX}(\\d+)\\b`).exec(line)?.[1]
-    if (pid === undefined || pid === String(process.pid)) continue
-    try {
-      process.kill(Number(pid), 0)
-    } catch {
-      sh("ip", "link", "del", `zvh${pid}`)
-      sh("ip", "netns", "del", `${NS_PREFIX}${pid}`)
-    }
-  }
-}
+const naming: NetNs.NamespaceNaming = { prefix: "zactor-live-", linkPrefix: "zv", network: "10.201" }
 
 /** Why the lossy-link test cannot run here, or undefined: namespaces need root, loss needs iptables' statistic. */
-const netnsUnavailable = ((): string | undefined => {
-  const probe = `zactor-lprobe-${process.pid}`
-  const added = sh("ip", "netns", "add", probe)
-  if (!added.ok) return `network namespaces cannot be created here (ip netns add: ${added.output || "failed"})`
-  removeStaleNamespaces()
-  try {
-    const rule = ["INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"]
-    const loss = sh("ip", "netns", "exec", probe, "iptables", "-w", "-I", ...rule)
-    if (!loss.ok) return `iptables random drop does not work in a namespace: ${loss.output || "not installed"}`
-    return undefined
-  } finally {
-    sh("ip", "netns", "del", probe)
-  }
-})()
+const netnsUnavailable = NetNs.namespacesUnavailable(naming, (probe) => {
+  const rule = ["INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"]
+  const loss = sh("ip", "netns", "exec", probe, "iptables", "-w", "-I", ...rule)
+  return loss.ok ? undefined : `iptables random drop does not work in a namespace: ${loss.output || "not installed"}`
+})
 
-interface Namespace {
-  readonly name: string
-  readonly hostAddress: string
-  readonly address: string
-  readonly hostInterface: string
-}
+const namespaces: Array<NetNs.Namespace> = []
 
-const namespaces: Array<Namespace> = []
-
-/** A namespace with a veth pair to the host: host side 10.201.N.1/30, namespace side 10.201.N.2/30. */
-const createNamespace = (): Namespace => {
-  const used = sh("ip", "-4", "-o", "addr", "show").output
-  const free = Array.from({ length: 250 }, (_, i) => i + 1).filter((n) => !used.includes(`10.201.${n}.`))
-  const subnet = free[Math.floor(Math.random() * free.length)]
-  if (subnet === undefined) throw new Error("no free 10.201.N.0/30 subnet")
-  const tag = `${process.pid}`
-  const ns: Namespace = {
-    name: `${NS_PREFIX}${tag}`,
-    hostAddress: `10.201.${subnet}.1`,
-    address: `10.201.${subnet}.2`,
-    hostInterface: `zvh${tag}`,
-  }
+const createNamespace = (): NetNs.Namespace => {
+  const ns = NetNs.createNamespace(naming)
   namespaces.push(ns)
-  const inside = `zvn${tag}`
-  const steps: Array<Array<string>> = [
-    ["ip", "netns", "add", ns.name],
-    ["ip", "link", "add", ns.hostInterface, "type", "veth", "peer", "name", inside],
-    ["ip", "link", "set", inside, "netns", ns.name],
-    ["ip", "addr", "add", `${ns.hostAddress}/30`, "dev", ns.hostInterface],
-    ["ip", "link", "set", ns.hostInterface, "up"],
-    ["ip", "-n", ns.name, "addr", "add", `${ns.address}/30`, "dev", inside],
-    ["ip", "-n", ns.name, "link", "set", inside, "up"],
-    ["ip", "-n", ns.name, "link", "set", "lo", "up"],
-  ]
-  for (const [command, ...args] of steps) {
-    const result = sh(command!, ...args)
-    if (!result.ok) throw new Error(`${[command, ...args].join(" ")}: ${result.output}`)
-  }
   return ns
 }
 
-const removeNamespace = (ns: Namespace): void => {
-  sh("ip", "link", "del", ns.hostInterface)
-  sh("ip", "netns", "del", ns.name)
-}
+const removeNamespace = NetNs.removeNamespace
+type Namespace = NetNs.Namespace
 
 /**
  * Adds (`-I`) or removes (`-D`) a DROP rule inside the namespace for packets from (`in`) or to (`out`) the host:
