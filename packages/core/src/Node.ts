@@ -820,36 +820,12 @@ const makeClient = <C extends Contract.Contract>(
         now: () => runtime.routeSync(address, target),
         effect: runtime.route(address, target),
       }
-      const once = (payload: unknown, timeoutMs: number, headers: Envelope.Headers | null, ackTimeoutMs?: number) =>
-        Remotes.call(runtime.callEnv, route, path, method, payload, timeoutMs, headers, ackTimeoutMs)
       const send = (payload: unknown, options: CallOptions | undefined, headers: Envelope.Headers | null) => {
         const timeoutMs = timeoutOf(options, method, runtime.options.defaultTimeoutMs)
         if ((options?.delivery ?? method.delivery ?? "at-most-once") === "at-most-once") {
-          return once(payload, timeoutMs, headers)
+          return Remotes.call(runtime.callEnv, route, path, method, payload, timeoutMs, headers)
         }
-        // At-least-once: every attempt carries one idempotency key (generated when the method is not declared
-        // idempotent, or declares `dedupe`, and the caller gave none) so the callee runs the handler once
-        // however many arrive.
-        const key = headers?.ik ?? (method.idempotent && method.dedupe !== true ? undefined : randomUUID())
-        const retry = runtime.options.retry
-        return retrying(
-          retry,
-          runtime.metrics,
-          path,
-          timeoutMs,
-          (attempt, remainingMs) =>
-            once(payload, remainingMs, attemptHeaders(headers, key, attempt), retry.ackTimeoutMs),
-          (attempts, error) =>
-            runtime.deadLetter({
-              reason: "retries-exhausted",
-              target: path,
-              direction: "outbound",
-              attempt: attempts,
-              count: 1,
-              detail: error instanceof Error ? error.message : String(error),
-              at: Date.now(),
-            }),
-        )
+        return sendAtLeastOnce(runtime, route, path, method, payload, timeoutMs, headers, false)
       }
       const interceptors = runtime.options.clientInterceptors
       client[name] =
@@ -892,6 +868,60 @@ const makeClient = <C extends Contract.Contract>(
 }
 
 /** Builds the one-way senders of a contract by walking its methods once. */
+/**
+ * Sends a call at least once: every attempt carries one idempotency key (generated when the method is not
+ * declared idempotent, or declares `dedupe`, and the caller gave none) so the callee runs the handler once however
+ * many arrive; attempts that fail in a retryable way are sent again on the node's retry schedule. `oneWay` (a
+ * tell) completes on the callee's ACK instead of its answer.
+ */
+const sendAtLeastOnce = (
+  runtime: NodeRuntime,
+  route: Remotes.Route,
+  path: string,
+  method: Contract.Unary<unknown, unknown, unknown>,
+  payload: unknown,
+  timeoutMs: number,
+  headers: Envelope.Headers | null,
+  oneWay: boolean,
+): Effect.Effect<unknown, unknown> => {
+  const key = headers?.ik ?? (method.idempotent && method.dedupe !== true ? undefined : randomUUID())
+  const retry = runtime.options.retry
+  return retrying(
+    retry,
+    runtime.metrics,
+    path,
+    timeoutMs,
+    (attempt, remainingMs) =>
+      Remotes.call(
+        runtime.callEnv,
+        route,
+        path,
+        method,
+        payload,
+        remainingMs,
+        attemptHeaders(headers, key, attempt),
+        retry.ackTimeoutMs,
+        oneWay,
+      ),
+    (attempts, error) =>
+      runtime.deadLetter({
+        reason: "retries-exhausted",
+        target: path,
+        direction: "outbound",
+        attempt: attempts,
+        count: 1,
+        detail: error instanceof Error ? error.message : String(error),
+        at: Date.now(),
+      }),
+  )
+}
+
+/**
+ * Whether an at-least-once tell was received, judged from how its attempt failed: a callee that answers quickly
+ * sends its handler's failure instead of an ACK, and a tell does not report its handler's outcome.
+ */
+const receivedDespite = (error: unknown): boolean => !RpcError.is(error) || error.code === "internal"
+
 const makeTeller = <C extends Contract.Contract>(
   runtime: NodeRuntime,
   contract: C,
@@ -901,22 +931,40 @@ const makeTeller = <C extends Contract.Contract>(
   const teller: Record<string, unknown> = {}
   for (const [name, method] of Object.entries(contract.methods)) {
     const path = `${address}/${name}`
+    const route: Remotes.Route = {
+      now: () => runtime.routeSync(address, target),
+      effect: runtime.route(address, target),
+    }
     teller[name] = (payload: unknown, options?: CallOptions) =>
-      Effect.flatMap(runtime.route(address, target), (remote) =>
-        Effect.suspend(() => {
-          const encoded = method.payload.encode(payload)
-          if (encoded._tag === "Failure") return Effect.fail(Remotes.invalidPayload(path, encoded.failure))
-          const bytes = Envelope.encode([
-            Envelope.PROTOCOL_VERSION,
-            Envelope.Kind.Tell,
+      method._tag === "Unary" && (options?.delivery ?? method.delivery ?? "at-most-once") === "at-least-once"
+        ? sendAtLeastOnce(
+            runtime,
+            route,
             path,
-            encoded.success,
-            withTrace(headersOf(options)),
-          ])
-          const refused = runtime.transport.offer(remote.peer.id, bytes)
-          return refused === undefined ? Effect.void : Effect.fail(Remotes.fromTransportError(refused, path))
-        }),
-      )
+            method,
+            payload,
+            timeoutOf(options, method, runtime.options.defaultTimeoutMs),
+            headersOf(options),
+            true,
+          ).pipe(
+            Effect.asVoid,
+            Effect.catch((error) => (receivedDespite(error) ? Effect.void : Effect.fail(error))),
+          )
+        : Effect.flatMap(runtime.route(address, target), (remote) =>
+            Effect.suspend(() => {
+              const encoded = method.payload.encode(payload)
+              if (encoded._tag === "Failure") return Effect.fail(Remotes.invalidPayload(path, encoded.failure))
+              const bytes = Envelope.encode([
+                Envelope.PROTOCOL_VERSION,
+                Envelope.Kind.Tell,
+                path,
+                encoded.success,
+                withTrace(headersOf(options)),
+              ])
+              const refused = runtime.transport.offer(remote.peer.id, bytes)
+              return refused === undefined ? Effect.void : Effect.fail(Remotes.fromTransportError(refused, path))
+            }),
+          )
   }
   return teller as Teller<C>
 }

@@ -224,6 +224,72 @@ describe("at-least-once delivery", () => {
   )
 })
 
+describe("at-least-once tells", () => {
+  it.live("a tell whose first attempt is lost is sent again with the same key; it completes on the ACK", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // A hand-written callee: loses the first attempt, ACKs the second and never answers it.
+        const server = yield* ZmqTransport.make({})
+        const endpoint = yield* server.bind("tcp://127.0.0.1:*")
+        const attempts: Array<Envelope.Headers | null> = []
+        yield* Stream.runForEach(server.received, (received) =>
+          Effect.sync(() => {
+            for (const payload of received.payloads) {
+              const envelope = Envelope.decode(payload)
+              if (Envelope.isMalformed(envelope) || envelope[1] !== Envelope.Kind.Request) continue
+              attempts.push(envelope[6])
+              if (attempts.length > 1)
+                server.offer(received.peer.id, Envelope.encode([1, Envelope.Kind.Ack, envelope[2]]))
+            }
+          }),
+        ).pipe(Effect.forkScoped)
+        const client = yield* clientNode({ retry: { ackTimeout: 100, initialBackoff: 10 } })
+        // `append` is declared at-least-once, so its tells are too.
+        yield* client.teller(Ledger, { endpoint }).append({ entry: "e" }, { timeout: 5000 })
+        assert.strictEqual(attempts.length, 2)
+        assert.strictEqual(attempts[0]?.ak, 1)
+        assert.isString(attempts[0]?.ik)
+        assert.strictEqual(attempts[0]?.ik, attempts[1]?.ik)
+        assert.strictEqual(client.metrics().retried, 1)
+        assert.strictEqual(client.metrics().acked, 1)
+      }),
+    ),
+  )
+
+  it.live("per call: a tell completes on receipt, before a slow handler finishes, and runs it once", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { node, entries } = yield* ledgerNode("ledger")
+        const client = yield* clientNode({ retry: { ackTimeout: 200 } })
+        const teller = client.teller(Ledger, { endpoint: node.endpoints()[0]! })
+        const started = Date.now()
+        yield* teller.slowAppend({ entry: "slow", ms: 1000 }, { delivery: "at-least-once", timeout: 5000 })
+        assert.isBelow(Date.now() - started, 900, "completed by the ACK, not by the handler's answer")
+        yield* wait(() => entries.length === 1, "the handler to run")
+        assert.deepStrictEqual(entries, ["slow"])
+        // Its answer arrives later and is dropped quietly: not an unknown correlation.
+        yield* Effect.sleep(1200)
+        assert.strictEqual(client.metrics().unknownCorrelation, 0)
+      }),
+    ),
+  )
+
+  it.live("a tell to an unknown method fails with a typed error instead of being retried", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { node } = yield* ledgerNode("ledger")
+        const client = yield* clientNode()
+        const Other = Contract.make("Ledger", {
+          missing: Contract.unary({ payload: Schema.Struct({}), delivery: "at-least-once" }),
+        })
+        const error = yield* Effect.flip(client.teller(Other, { endpoint: node.endpoints()[0]! }).missing({}))
+        assert.strictEqual(error.code, "not_found")
+        assert.strictEqual(client.metrics().retried, 0)
+      }),
+    ),
+  )
+})
+
 describe("dead letters", () => {
   it.live("unroutable and retries-exhausted messages are published with reason, target and attempts", () =>
     Effect.scoped(

@@ -27,6 +27,8 @@ export { timerDelay } from "./deadlines.ts"
 
 type Resume = (effect: Effect.Effect<unknown, unknown>) => void
 
+const ignoreOutcome: Resume = () => {}
+
 /** A call waiting for its outcome; its own entry in the remote's deadline queue. */
 class PendingCall implements DeadlineEntry {
   deadlineAt = 0
@@ -41,7 +43,10 @@ class PendingCall implements DeadlineEntry {
   readonly id: number
   readonly path: string
   readonly method: Contract.Method
-  readonly resume: Resume
+  /** Replaced by a no-op once a one-way call is settled by its ACK: the answer that may follow is dropped. */
+  resume: Resume
+  /** An at-least-once tell: the ACK (receipt) completes it, not the answer. */
+  oneWay = false
   readonly env: CallEnvironment
   readonly timeoutMs: number
   /** `performance.now()` when sent, for the call latency histogram. */
@@ -185,13 +190,13 @@ export class Remote {
     return this.pending.get(id)
   }
 
-  /** Notes the ACK of an at-least-once attempt: its ACK deadline stops; false if nothing waited for one. */
-  acknowledged(id: number): boolean {
+  /** Notes the ACK of an at-least-once attempt: its ACK deadline stops; the call, or undefined if none waited. */
+  acknowledged(id: number): PendingCall | undefined {
     const watch = this.pending.get(id)?.ack
-    if (watch === undefined) return false
+    if (watch === undefined) return undefined
     this.ackDeadlines.remove(watch)
     watch.call.ack = undefined
-    return true
+    return watch.call
   }
 
   /** Fails every pending call, e.g. when the connection died. */
@@ -338,7 +343,8 @@ export const failureToError = (
 
 /**
  * Sends one unary call and waits for its outcome. `ackTimeoutMs` (at-least-once attempts) asks the callee for
- * an ACK and fails the attempt as retryable when none arrives in time.
+ * an ACK and fails the attempt as retryable when none arrives in time; with `oneWay` (at-least-once tells) the
+ * ACK completes the call.
  */
 export const call = (
   env: CallEnvironment,
@@ -349,15 +355,17 @@ export const call = (
   timeoutMs: number,
   headers: Envelope.Headers | null,
   ackTimeoutMs?: number,
+  oneWay = false,
 ): Effect.Effect<unknown, unknown> =>
   Effect.callback<unknown, unknown>((resume) => {
     const remote = route.now()
-    if (remote !== undefined) return send(env, remote, path, method, payload, timeoutMs, headers, ackTimeoutMs, resume)
+    if (remote !== undefined)
+      return send(env, remote, path, method, payload, timeoutMs, headers, ackTimeoutMs, resume, oneWay)
     // No route without waiting: connect or wait for one, then send from there.
     resume(
       Effect.flatMap(route.effect, (routed) =>
         Effect.callback<unknown, unknown>((resumeRouted) =>
-          send(env, routed, path, method, payload, timeoutMs, headers, ackTimeoutMs, resumeRouted),
+          send(env, routed, path, method, payload, timeoutMs, headers, ackTimeoutMs, resumeRouted, oneWay),
         ),
       ),
     )
@@ -374,6 +382,7 @@ const send = (
   headers: Envelope.Headers | null,
   ackTimeoutMs: number | undefined,
   resume: Resume,
+  oneWay: boolean,
 ): Effect.Effect<void> | undefined => {
   const refusal = remote.refusal(path)
   if (refusal !== undefined) return failNow(resume, refusal)
@@ -385,7 +394,9 @@ const send = (
   const refused = env.transport.offer(remote.peer.id, bytes)
   if (refused !== undefined) return failNow(resume, fromTransportError(refused, path))
   env.metrics.callsStarted++
-  remote.add(new PendingCall(env, id, path, method, timeoutMs, resume), ackTimeoutMs)
+  const pending = new PendingCall(env, id, path, method, timeoutMs, resume)
+  pending.oneWay = oneWay
+  remote.add(pending, ackTimeoutMs)
   return Effect.sync(() => {
     // Interrupted by the caller: tell the callee to stop.
     if (remote.take(id) !== undefined) {
@@ -502,8 +513,18 @@ export const callStream = (
 
 /** Notes the ACK of an at-least-once attempt. */
 export const onAck = (remote: Remote, id: number, metrics: NodeMetrics): void => {
-  if (remote.acknowledged(id)) metrics.acked++
-  else metrics.unknownCorrelation++
+  const call = remote.acknowledged(id)
+  if (call === undefined) {
+    metrics.unknownCorrelation++
+    return
+  }
+  metrics.acked++
+  if (call.oneWay) {
+    // Received: a one-way call is done. It stays pending, so that its answer is recognised and dropped.
+    const resume = call.resume
+    call.resume = ignoreOutcome
+    resume(Effect.void)
+  }
 }
 
 /** Delivers one stream element (ITEM) to its pending call. */
