@@ -191,7 +191,7 @@ export const resolve = (options: TransportOptions = {}): Effect.Effect<ResolvedT
       maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, defaults.maxMessageBytes, 1),
       maxFrameBytes: int("maxFrameBytes", options.maxFrameBytes, defaults.maxFrameBytes, 64),
       maxBatchMessages: int("maxBatchMessages", options.maxBatchMessages, defaults.maxBatchMessages, 1),
-      earlyBatchMessages: int("earlyBatchMessages", options.earlyBatchMessages, Number(process.env.ZACTOR_EARLY ?? defaults.earlyBatchMessages), 0),
+      earlyBatchMessages: int("earlyBatchMessages", options.earlyBatchMessages, defaults.earlyBatchMessages, 0),
       maxBatchBytes: int("maxBatchBytes", options.maxBatchBytes, defaults.maxBatchBytes, 1),
       maxQueuedMessages: int("maxQueuedMessages", options.maxQueuedMessages, defaults.maxQueuedMessages, 1),
       maxQueuedBytes: int("maxQueuedBytes", options.maxQueuedBytes, defaults.maxQueuedBytes, 1),

@@ -33,6 +33,8 @@ import * as ZapHandler from "./ZapHandler.ts"
 
 /** Most messages read in one streak while writes are held (see `WriteGate`): bounds how long answers wait. */
 const MAX_STREAK = 16
+/** Smallest batch after which the receive loops look for a streak (see `receiveLoop`). */
+const STREAK_MIN_BATCH = 8
 /** How many received batches wait for the consumer before receive loops pause. */
 const RECEIVE_QUEUE_CAPACITY = 1024
 /** How many events a slow events subscriber may lag before the oldest are dropped. */
@@ -421,7 +423,11 @@ class ZmqTransportImpl implements WriteGate {
     return batch
   }
 
+  /** Payloads in the last batch delivered, for the receive loops' streak detection. */
+  private delivered = 0
+
   private deliver(peer: Peer.Peer, payloads: Array<Uint8Array>): void {
+    this.delivered = payloads.length
     this.metrics.messagesReceived += payloads.length
     this.enqueue(this.receivedBuffer, { peer, payloads })
   }
@@ -460,9 +466,13 @@ class ZmqTransportImpl implements WriteGate {
     try {
       while (!socket.closed) {
         const frames = await socket.receive()
+        this.delivered = 0
         onMessage(frames)
         if (holdWrites) {
-          if (streak < MAX_STREAK && !socket.closed && socket.readable) {
+          // Small batches come from peers with little in flight: nothing to gather, and no ZMQ_EVENTS call (a
+          // system call or two) on the path of every round trip.
+          const more = this.delivered >= STREAK_MIN_BATCH && !socket.closed && socket.readable
+          if (more && streak < MAX_STREAK) {
             if (streak++ === 0) this.streaks++
           } else if (streak > 0) {
             streak = 0

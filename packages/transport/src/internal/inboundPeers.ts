@@ -16,12 +16,16 @@ const MAX_INBOUND_PEERS = 65_536
 
 interface InboundEntry {
   peer: Peer.Peer
+  /** The routing id (a copy owned by the entry). */
+  readonly rid: Buffer
   readonly outbox: Outbox
 }
 
 /** Registry of a ROUTER's inbound peers. */
 export class InboundPeers {
   private readonly entries = new Map<string, InboundEntry>()
+  /** The entry of the last batch, to recognise the next one from the same peer cheaply. */
+  private last: InboundEntry | undefined = undefined
 
   private readonly options: ResolvedTransportOptions
   private readonly metrics: MutableTransportMetrics
@@ -45,6 +49,11 @@ export class InboundPeers {
 
   /** The peer a batch came from, created (and announced) on first sight or when its proven key changes. */
   touch(routingId: Buffer, publicKey: string | undefined): Peer.Peer {
+    // Consecutive batches mostly come from one peer: compare bytes rather than build its id string again.
+    const last = this.last
+    if (last !== undefined && last.peer.publicKey === publicKey && routingId.equals(last.rid)) {
+      if (this.entries.get(last.peer.id) === last) return last.peer
+    }
     const id = Peer.makeId("inbound", routingId.toString("hex"))
     const entry = this.entries.get(id)
     if (entry !== undefined) {
@@ -52,6 +61,7 @@ export class InboundPeers {
         entry.peer = { id, direction: "inbound", publicKey }
         this.emit({ _tag: "PeerSeen", peer: id, publicKey })
       }
+      this.last = entry
       return entry.peer
     }
     if (this.entries.size >= MAX_INBOUND_PEERS) this.evictIdle()
@@ -72,7 +82,9 @@ export class InboundPeers {
       undefined,
       this.gate,
     )
-    this.entries.set(id, { peer, outbox })
+    const created: InboundEntry = { peer, rid, outbox }
+    this.entries.set(id, created)
+    this.last = created
     this.emit({ _tag: "PeerSeen", peer: id, publicKey })
     return peer
   }

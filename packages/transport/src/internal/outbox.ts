@@ -145,7 +145,7 @@ export class Outbox {
   /** Writes whatever can be written now, then drops the rest; no further offers are taken. */
   async close(): Promise<void> {
     if (this.closed) return
-    if (this.retryTimer === undefined && !this.draining) await this.drain()
+    if (this.retryTimer === undefined && !this.draining) await this.drain(true)
     this.closed = true
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     this.retryTimer = undefined
@@ -166,11 +166,16 @@ export class Outbox {
     }
   }
 
-  private async drain(): Promise<void> {
+  /** Writes what is queued, batch by batch; unless `force`d, stops at a partial batch while writes are held. */
+  private async drain(force = false): Promise<void> {
     if (this.draining) return
     this.draining = true
     try {
       while (this.head < this.items.length) {
+        if (!force && this.gate?.holding === true && this.size < this.limits.maxBatchMessages) {
+          this.gate.defer(this)
+          return
+        }
         const { count, bytes } = this.nextBatch()
         const frame = BatchFrame.encode(this.items as Array<Uint8Array>, this.head, count, bytes, this.proof)
         try {

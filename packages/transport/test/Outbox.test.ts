@@ -1,0 +1,97 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as BatchFrame from "../src/BatchFrame.ts"
+import { Outbox, type OutboxLimits, type WriteGate } from "../src/internal/outbox.ts"
+import * as TransportMetrics from "../src/TransportMetrics.ts"
+
+const limits = (overrides: Partial<OutboxLimits> = {}): OutboxLimits => ({
+  maxBatchMessages: 64,
+  earlyBatchMessages: 16,
+  maxBatchBytes: 256 * 1024,
+  maxQueuedMessages: 10_000,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  sendTimeoutMs: 5000,
+  ...overrides,
+})
+
+/** An outbox whose writes succeed at once and are recorded as the payload counts of each batch. */
+const recording = (options: Partial<OutboxLimits> = {}, gate?: WriteGate) => {
+  const batches: Array<number> = []
+  const outbox = new Outbox(
+    limits(options),
+    {
+      write: (frame) => {
+        const batch = BatchFrame.decode(frame, 1 << 20)
+        batches.push(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
+        return Promise.resolve()
+      },
+      classify: () => "Busy",
+      onDropped: () => {},
+    },
+    TransportMetrics.make(),
+    undefined,
+    gate,
+  )
+  return { outbox, batches }
+}
+
+/** A gate held or not by the test. */
+const testGate = () => {
+  const deferred = new Set<Outbox>()
+  const gate = {
+    holding: false,
+    defer: (outbox: Outbox) => void deferred.add(outbox),
+    release: () => {
+      gate.holding = false
+      for (const outbox of deferred) outbox.release()
+      deferred.clear()
+    },
+  }
+  return gate
+}
+
+const payload = Buffer.from("x")
+const turn = () => Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+
+describe("Outbox batching", () => {
+  it.live("a turn's payloads leave together at its end, the first earlyBatchMessages of them at once", () =>
+    Effect.gen(function* () {
+      const { outbox, batches } = recording()
+      for (let i = 0; i < 10; i++) outbox.offer(payload)
+      assert.deepStrictEqual(batches, [], "a small turn waits for its end")
+      yield* turn()
+      assert.deepStrictEqual(batches, [10])
+
+      for (let i = 0; i < 40; i++) outbox.offer(payload)
+      assert.deepStrictEqual(batches, [10, 16], "the first 16 left before the turn ended")
+      yield* turn()
+      assert.deepStrictEqual(batches, [10, 16, 24])
+    }),
+  )
+
+  it.live("with earlyBatchMessages 0, a turn leaves as one batch (up to maxBatchMessages each)", () =>
+    Effect.gen(function* () {
+      const { outbox, batches } = recording({ earlyBatchMessages: 0, maxBatchMessages: 32 })
+      for (let i = 0; i < 40; i++) outbox.offer(payload)
+      assert.deepStrictEqual(batches, [32], "a full batch does not wait for the turn to end")
+      yield* turn()
+      assert.deepStrictEqual(batches, [32, 8])
+    }),
+  )
+
+  it.live("while the gate holds, turns accumulate into full batches; releasing sends the rest", () =>
+    Effect.gen(function* () {
+      const gate = testGate()
+      const { outbox, batches } = recording({ maxBatchMessages: 64 }, gate)
+      gate.holding = true
+      for (let t = 0; t < 5; t++) {
+        for (let i = 0; i < 20; i++) outbox.offer(payload)
+        yield* turn()
+      }
+      assert.deepStrictEqual(batches, [64], "no early batch and no batch per turn while held")
+      gate.release()
+      yield* turn()
+      assert.deepStrictEqual(batches, [64, 36])
+    }),
+  )
+})
