@@ -396,12 +396,13 @@ describe("liveness of connected nodes", () => {
         yield* Effect.sleep(1200)
         assert.notStrictEqual(stateOf(withProbes, stalled.endpoint), "dead")
         assert.isAbove(stalled.state.udpProbes, 10)
-        // Probes only during silences: none while the connection answers.
+        // Probes only during silences: (almost) none while the connection answers. One or two may still go out
+        // when a loaded machine delays a PONG past half the interval, against more than 10 in a real silence.
         stalled.state.answering = true
         yield* Effect.sleep(300)
         const probes = stalled.state.udpProbes
         yield* Effect.sleep(500)
-        assert.strictEqual(stalled.state.udpProbes, probes)
+        assert.isAtMost(stalled.state.udpProbes - probes, 2)
         // Silent on both paths (frozen, partitioned): dead within the bound.
         stalled.state.answering = false
         stalled.state.udpAnswering = false
