@@ -148,7 +148,7 @@ for (const line of readFileSync(ledger, "utf8").split("\n")) {
 const duplicates = [...effects.values()].filter((count) => count > 1).length
 const missing = [...succeeded].filter((job) => !effects.has(job)).length
 let deduplicated = 0
-for (const file of readdirSync(statsDirectory)) {
+for (const file of readdirSync(statsDirectory).filter((name) => name.endsWith(".json"))) {
   deduplicated += (JSON.parse(readFileSync(join(statsDirectory, file), "utf8")) as { deduplicated: number })
     .deduplicated
 }

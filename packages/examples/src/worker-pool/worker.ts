@@ -4,7 +4,7 @@
  * all workers of the host, and writes its node's counters to `<stats directory>/<pid>.json` every 100 ms so the
  * demo can count deduplicated retries (a worker killed with SIGKILL loses at most its last 100 ms of counts).
  */
-import { appendFileSync, writeFileSync } from "node:fs"
+import { appendFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DedupeStore, FileDedupeStore, WorkerProcess } from "@zactor/core"
 import { Effect } from "effect"
@@ -19,10 +19,12 @@ const program = Effect.gen(function* () {
   const store = yield* FileDedupeStore.make({ directory: dedupeDirectory })
   yield* WorkerProcess.run((node) =>
     Effect.gen(function* () {
-      const stats = setInterval(
-        () => writeFileSync(join(statsDirectory, `${process.pid}.json`), JSON.stringify(node.metrics())),
-        100,
-      )
+      // Written aside and renamed, so that a kill mid-write never leaves a torn file.
+      const file = join(statsDirectory, `${process.pid}.json`)
+      const stats = setInterval(() => {
+        writeFileSync(`${file}.tmp`, JSON.stringify(node.metrics()))
+        renameSync(`${file}.tmp`, file)
+      }, 100)
       yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(stats)))
       yield* node.serve(Jobs, {
         run: ({ job, n }) =>
