@@ -39,6 +39,14 @@ for (const name of files) {
   for (const suite of Array.isArray(report.testResults) ? report.testResults : []) {
     if (suite?.status !== "failed") continue
     const assertions = Array.isArray(suite.assertionResults) ? suite.assertionResults : []
+    // Name each failed test with its first error line: the end of the log is often all a CI record keeps.
+    for (const test of assertions) {
+      if (test?.status !== "failed") continue
+      const reason = String(test.failureMessages?.[0] ?? "")
+        .split("\n")[0]
+        .slice(0, 300)
+      notes.push(`FAILED ${suite.name ?? name} > ${test.fullName ?? test.title}${reason ? `: ${reason}` : ""}`)
+    }
     // Failed assertions are already in numFailedTests; a failed file without any is a load or hook failure.
     if (assertions.some((a) => a?.status === "failed")) continue
     failed += 1

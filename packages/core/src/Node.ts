@@ -719,7 +719,7 @@ class NodeRuntime {
     if (event._tag === "Connected") {
       const remote = this.remotes.get(event.peer)
       // After a reconnect the peer may be a restarted process that never saw our HELLO: introduce us again.
-      if (remote !== undefined && remote.connectedBefore) {
+      if (remote?.connectedBefore) {
         this.send(remote.peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Hello, this.info()])
       }
       if (remote !== undefined) {

@@ -1,12 +1,12 @@
 /**
- * Shared pieces of the transport benchmark (see transport.bench.ts and BENCHMARKS.md for the method): the
- * workload (an `add` request encoded with msgpackr and its reply), the closed loop that keeps `c` calls
- * outstanding and records their latency, the control channel between the orchestrator and the role processes,
- * and the orchestrator's side of starting, pinning and killing those processes.
+ * What the benchmarks share (transport.bench.ts, rpc.bench.ts, delivery.bench.ts; see BENCHMARKS.md for the
+ * method): the workload (an `add` request encoded with msgpackr and its reply, and 4 KiB echoes), the load
+ * generators that keep `c` calls outstanding and record their latency, the control channel between the
+ * orchestrator and the role processes with CPU and allocation profiling of the roles, the orchestrator's side of
+ * starting, pinning and killing those processes, the command line, and statistics and formatting. The two-process
+ * measurement and report live in pair.ts, the profile summaries in profile.ts.
  *
- * Every system runs exactly this workload, so the only difference between rows is how bytes are moved. The RPC
- * benchmark (rpc.bench.ts) adds two 4 KiB echo workloads (a string and bytes) and drives its own load generator
- * through the same control channel.
+ * Every system runs exactly this workload, so the only difference between rows is how bytes are moved.
  *
  * @since 0.1.0
  */
@@ -253,6 +253,17 @@ export type RoleReport =
       /** Cumulative counters of the system under test (e.g. its transport's), when the role has any. */
       readonly counters?: { readonly [name: string]: number } | undefined
     }
+
+/**
+ * The zactor transport options a role was given (a JSON object argument, from `--max-batch` / `--early-batch`), or
+ * none (the transport's defaults).
+ *
+ * @since 0.1.0
+ */
+export const transportOptions = (
+  json: string | undefined,
+): { readonly maxBatchMessages?: number; readonly earlyBatchMessages?: number } =>
+  json === undefined ? {} : (JSON.parse(json) as { maxBatchMessages?: number; earlyBatchMessages?: number })
 
 /** Ends a role on an unexpected error: a benchmark with a broken role has no result worth keeping. @since 0.1.0 */
 export const die = (error: unknown): never => {

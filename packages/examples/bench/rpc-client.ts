@@ -17,12 +17,13 @@ import {
   type LoadGenerator,
   reportToParent,
   serveControl,
+  transportOptions,
   type Workload,
 } from "./harness.ts"
 import { Calculator } from "./rpc-contract.ts"
 
-const endpoint = process.argv[2] ?? die(new Error("usage: rpc-client.ts <endpoint> [maxBatchMessages]"))
-const maxBatchMessages = process.argv[3] === undefined ? undefined : Number(process.argv[3])
+const endpoint = process.argv[2] ?? die(new Error("usage: rpc-client.ts <endpoint> [transport options as JSON]"))
+const transport = transportOptions(process.argv[3])
 
 const program = Effect.gen(function* () {
   const node = yield* Node.Node
@@ -63,6 +64,6 @@ const program = Effect.gen(function* () {
   serveControl(generator, () => ({ ...node.transport.metrics() }))
   reportToParent({ type: "ready", endpoint })
   yield* Effect.never
-}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-client", bind: [], transport: { maxBatchMessages } })))
+}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-client", bind: [], transport })))
 
 Effect.runPromise(program).catch(die)

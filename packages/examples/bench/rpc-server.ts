@@ -7,11 +7,11 @@
  */
 import { Node } from "@zactor/core"
 import { Effect } from "effect"
-import { die, reportToParent, serveControl } from "./harness.ts"
+import { die, reportToParent, serveControl, transportOptions } from "./harness.ts"
 import { Calculator } from "./rpc-contract.ts"
 
-// Optional: the transport's maxBatchMessages (rpc.bench.ts --max-batch), for experiments; default the transport's.
-const maxBatchMessages = process.argv[2] === undefined ? undefined : Number(process.argv[2])
+// Optional: transport options as JSON (rpc.bench.ts --max-batch, --early-batch), for experiments.
+const transport = transportOptions(process.argv[2])
 
 const program = Effect.gen(function* () {
   const node = yield* Node.Node
@@ -23,6 +23,6 @@ const program = Effect.gen(function* () {
   serveControl(undefined, () => ({ ...node.transport.metrics() }))
   reportToParent({ type: "ready", endpoint: node.endpoints()[0] ?? die(new Error("the node bound no endpoint")) })
   yield* Effect.never
-}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-server", transport: { maxBatchMessages } })))
+}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-server", transport })))
 
 Effect.runPromise(program).catch(die)

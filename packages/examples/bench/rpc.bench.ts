@@ -13,7 +13,8 @@
  * `--echo-concurrency 32`, `--workloads add,echo-str,echo-bin`, `--systems bare-zmq,zactor-rpc`,
  * `--quick` (1 round of 1 s after 0.5 s of warm-up), `--cpu-prof` or `--heap-prof` (profile the roles over the
  * measured rounds and print a summary per role; kept under .bench/), `--top N` (functions listed per profile,
- * 25), `--max-batch N` (the zactor transports' `maxBatchMessages`, default theirs: 64; for experiments),
+ * 25), `--max-batch N` / `--early-batch N` (the zactor transports' `maxBatchMessages` and `earlyBatchMessages`,
+ * default theirs: 64 and 16; 0 turns early batches off; for experiments),
  * `--noisy-retries N` (6): a round during which other processes used more than 10 % of a CPU is measured again,
  * up to N times per system and scenario; rounds still noisy after that are kept and flagged.
  *
@@ -32,7 +33,7 @@ const systemNames = Object.keys(systems) as ReadonlyArray<System>
 const usage = `usage: pnpm bench:rpc [--seconds N] [--rounds N] [--warmup N] [--concurrency 1,32,256]
                       [--echo-concurrency 32] [--workloads ${workloads.join(",")}]
                       [--systems ${systemNames.join(",")}] [--quick] [--cpu-prof | --heap-prof] [--top N]
-                      [--max-batch N] [--noisy-retries N]`
+                      [--max-batch N] [--early-batch N] [--noisy-retries N]`
 
 const flags = parseFlags(usage, {
   concurrency: { type: "string" },
@@ -43,11 +44,21 @@ const flags = parseFlags(usage, {
   "heap-prof": { type: "boolean" },
   top: { type: "string" },
   "max-batch": { type: "string" },
+  "early-batch": { type: "string" },
   "noisy-retries": { type: "string" },
 })
 const concurrencies = flags.counts("concurrency", [1, 32, 256])
 const echoConcurrency = flags.count("echo-concurrency", 32)
 const maxBatch = flags.values["max-batch"] === undefined ? undefined : flags.count("max-batch", 64)
+const earlyBatch = flags.values["early-batch"] === undefined ? undefined : Number(flags.values["early-batch"])
+if (earlyBatch !== undefined && !(Number.isInteger(earlyBatch) && earlyBatch >= 0)) {
+  console.error(`--early-batch must be an integer >= 0\n${usage}`)
+  process.exit(2)
+}
+const roleOptions =
+  maxBatch === undefined && earlyBatch === undefined
+    ? []
+    : [JSON.stringify({ maxBatchMessages: maxBatch, earlyBatchMessages: earlyBatch })]
 const scenarios: ReadonlyArray<Scenario> = flags
   .list("workloads", workloads)
   .flatMap(
@@ -69,8 +80,8 @@ runMain(() =>
       "echo(4096-char string), echoBytes(4096-byte Uint8Array) through node.client, Schema-validated both ends",
     systems: {
       "bare-zmq": systems["bare-zmq"],
-      // Only zactor roles take a batch size; bare-zmq has no batching.
-      "zactor-rpc": { ...systems["zactor-rpc"], args: maxBatch === undefined ? [] : [String(maxBatch)] },
+      // Only zactor roles take transport options; bare-zmq has no batching.
+      "zactor-rpc": { ...systems["zactor-rpc"], args: roleOptions },
     },
     selected: flags.list("systems", systemNames),
     reference: "bare-zmq",
@@ -88,6 +99,6 @@ runMain(() =>
     noisyRetries: flags.values["noisy-retries"] === "0" ? 0 : flags.count("noisy-retries", 6),
     profile: flags.values["heap-prof"] === true ? "heap" : flags.values["cpu-prof"] === true ? "cpu" : undefined,
     top: flags.count("top", 25),
-    settings: { maxBatch },
+    settings: { maxBatch, earlyBatch },
   }),
 )

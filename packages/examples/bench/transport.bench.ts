@@ -10,7 +10,8 @@
  *
  * Flags: `--seconds N` (default 3), `--rounds N` (3), `--warmup N` seconds (1), `--concurrency 1,32,256`,
  * `--systems bare-zmq,zactor-transport`, `--quick` (1 round of 1 s after 0.5 s of warm-up), `--cpu-prof` or
- * `--heap-prof`, `--top N` (25), `--noisy-retries N` (6; see rpc.bench.ts).
+ * `--heap-prof`, `--top N` (25), `--early-batch N` (the transport's `earlyBatchMessages`, 16; 0 turns early batches
+ * off), `--noisy-retries N` (6; see rpc.bench.ts).
  *
  * @since 0.1.0
  */
@@ -26,7 +27,7 @@ const systemNames = Object.keys(systems) as ReadonlyArray<System>
 
 const usage = `usage: pnpm bench [--seconds N] [--rounds N] [--warmup N] [--concurrency 1,32,256]
                   [--systems ${systemNames.join(",")}] [--quick] [--cpu-prof | --heap-prof] [--top N]
-                  [--noisy-retries N]`
+                  [--early-batch N] [--noisy-retries N]`
 
 const flags = parseFlags(usage, {
   concurrency: { type: "string" },
@@ -34,10 +35,16 @@ const flags = parseFlags(usage, {
   "cpu-prof": { type: "boolean" },
   "heap-prof": { type: "boolean" },
   top: { type: "string" },
+  "early-batch": { type: "string" },
   "noisy-retries": { type: "string" },
 })
 
 const add = (concurrency: number) => ({ concurrency, workload: "add" }) as const
+const earlyBatch = flags.values["early-batch"] === undefined ? undefined : Number(flags.values["early-batch"])
+if (earlyBatch !== undefined && !(Number.isInteger(earlyBatch) && earlyBatch >= 0)) {
+  console.error(`--early-batch must be an integer >= 0\n${usage}`)
+  process.exit(2)
+}
 
 killRolesOnExit()
 runMain(() =>
@@ -45,7 +52,13 @@ runMain(() =>
     name: "transport",
     title: "Transport benchmark",
     workload: 'request {id, method: "add", args: [1, 2]}, reply {id, result}, msgpackr, loopback TCP',
-    systems,
+    systems: {
+      "bare-zmq": systems["bare-zmq"],
+      "zactor-transport": {
+        ...systems["zactor-transport"],
+        args: earlyBatch === undefined ? [] : [JSON.stringify({ earlyBatchMessages: earlyBatch })],
+      },
+    },
     selected: flags.list("systems", systemNames),
     reference: "bare-zmq",
     candidate: "zactor-transport",
@@ -61,5 +74,6 @@ runMain(() =>
     noisyRetries: flags.values["noisy-retries"] === "0" ? 0 : flags.count("noisy-retries", 6),
     profile: flags.values["heap-prof"] === true ? "heap" : flags.values["cpu-prof"] === true ? "cpu" : undefined,
     top: flags.count("top", 25),
+    settings: { earlyBatch },
   }),
 )

@@ -6,12 +6,12 @@
  */
 import { ZmqTransport } from "@zactor/transport"
 import { Effect } from "effect"
-import { ClosedLoop, die, reportToParent, serveControl } from "./harness.ts"
+import { ClosedLoop, die, reportToParent, serveControl, transportOptions } from "./harness.ts"
 
-const endpoint = process.argv[2] ?? die(new Error("usage: zactor-client.ts <endpoint>"))
+const endpoint = process.argv[2] ?? die(new Error("usage: zactor-client.ts <endpoint> [transport options as JSON]"))
 
 const program = Effect.gen(function* () {
-  const transport = yield* ZmqTransport.make()
+  const transport = yield* ZmqTransport.make(transportOptions(process.argv[3]))
   const peer = yield* transport.connect(endpoint)
   const loop = new ClosedLoop((payload) => {
     const refused = transport.offer(peer.id, payload)

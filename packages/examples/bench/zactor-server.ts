@@ -7,10 +7,10 @@
  */
 import { ZmqTransport } from "@zactor/transport"
 import { Effect } from "effect"
-import { decodeRequest, die, encodeReply, reportToParent, serveControl } from "./harness.ts"
+import { decodeRequest, die, encodeReply, reportToParent, serveControl, transportOptions } from "./harness.ts"
 
 const program = Effect.gen(function* () {
-  const transport = yield* ZmqTransport.make()
+  const transport = yield* ZmqTransport.make(transportOptions(process.argv[2]))
   const endpoint = yield* transport.bind("tcp://127.0.0.1:*")
   serveControl(undefined, () => ({ ...transport.metrics() }))
   reportToParent({ type: "ready", endpoint })

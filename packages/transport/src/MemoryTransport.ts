@@ -19,20 +19,7 @@
  *
  * @since 0.1.0
  */
-import {
-  type Cause,
-  Clock,
-  type Context,
-  Duration,
-  Effect,
-  Exit,
-  type Fiber,
-  Layer,
-  PubSub,
-  Queue,
-  type Scope,
-  Stream,
-} from "effect"
+import { Clock, type Context, Duration, Effect, Exit, type Fiber, Layer, PubSub, type Scope, Stream } from "effect"
 import type * as Take from "effect/Take"
 import * as BatchFrame from "./BatchFrame.ts"
 import * as Endpoint from "./Endpoint.ts"

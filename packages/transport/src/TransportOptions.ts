@@ -70,10 +70,10 @@ export interface TransportOptions {
   readonly maxBatchMessages?: number | undefined
   /**
    * Payloads queued for a peer in one event-loop turn that leave at once, without waiting for the turn to end,
-   * when writes are not held (they are while the transport reads messages that were already waiting, so busy
-   * peers get full batches). Default 16: a peer waiting for a burst of answers starts on the first 16 while the
-   * rest are produced, which is what lets two processes with few calls in flight work at the same time.
-   * 0 turns it off (every turn's payloads then leave together at its end).
+   * when the transport's input has run dry (its peers wait for answers; under load this stays off and writes are
+   * gathered into full batches instead). Default 16: a peer waiting for a burst of answers starts on the first 16
+   * while the rest are produced, which is what lets two processes with few calls in flight work at the same
+   * time (docs/TRANSPORT.md). 0 turns it off (every turn's payloads then leave together at its end).
    */
   readonly earlyBatchMessages?: number | undefined
   /** Byte budget of one batch; a single larger payload travels alone. Default 256 KiB. */

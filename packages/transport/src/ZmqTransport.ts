@@ -117,6 +117,13 @@ class ZmqTransportImpl implements WriteGate {
     return this.streaks > 0
   }
 
+  get earlyAllowed(): boolean {
+    return this.streaks === 0 && this.quiet
+  }
+
+  /** Whether the receive loops found nothing more waiting, before and after the last message read. */
+  private quiet = true
+
   defer(outbox: Outbox): void {
     this.held.add(outbox)
   }
@@ -463,6 +470,7 @@ class ZmqTransportImpl implements WriteGate {
     holdWrites = false,
   ) {
     let streak = 0
+    let waited = true
     try {
       while (!socket.closed) {
         const frames = await socket.receive()
@@ -472,6 +480,8 @@ class ZmqTransportImpl implements WriteGate {
           // Small batches come from peers with little in flight: nothing to gather, and no ZMQ_EVENTS call (a
           // system call or two) on the path of every round trip.
           const more = this.delivered >= STREAK_MIN_BATCH && !socket.closed && socket.readable
+          this.quiet = waited && !more
+          waited = !more
           if (more && streak < MAX_STREAK) {
             if (streak++ === 0) this.streaks++
           } else if (streak > 0) {

@@ -40,6 +40,10 @@ const testGate = () => {
   const deferred = new Set<Outbox>()
   const gate = {
     holding: false,
+    busy: false,
+    get earlyAllowed() {
+      return !gate.holding && !gate.busy
+    },
     defer: (outbox: Outbox) => void deferred.add(outbox),
     release: () => {
       gate.holding = false
@@ -76,6 +80,18 @@ describe("Outbox batching", () => {
       assert.deepStrictEqual(batches, [32], "a full batch does not wait for the turn to end")
       yield* turn()
       assert.deepStrictEqual(batches, [32, 8])
+    }),
+  )
+
+  it.live("no early batch while the transport's peers keep it busy: the turn leaves whole", () =>
+    Effect.gen(function* () {
+      const gate = testGate()
+      const { outbox, batches } = recording({ maxBatchMessages: 64 }, gate)
+      gate.busy = true
+      for (let i = 0; i < 40; i++) outbox.offer(payload)
+      assert.deepStrictEqual(batches, [])
+      yield* turn()
+      assert.deepStrictEqual(batches, [40])
     }),
   )
 

@@ -7,9 +7,10 @@
  * - While the transport reads a streak of messages that were already waiting (its peers are busy sending), the
  *   gate holds writes, so that the answers to the whole streak leave together in full batches rather than one
  *   batch per message read; a full batch leaves at once, and the streak's length is bounded.
- * - Otherwise (a peer waits for us), the first `earlyBatchMessages` payloads of a turn leave as soon as they are
- *   queued, before the turn ends: the peer starts on them while the rest are produced, instead of both sides
- *   taking turns at being idle (measured: typed RPC with 32 calls in flight, see BENCHMARKS.md).
+ * - When the transport's input has run dry (its peers wait for answers), the first `earlyBatchMessages` payloads
+ *   of a turn leave as soon as they are queued, before the turn ends: the peer starts on them while the rest are
+ *   produced, instead of both sides taking turns at being idle (docs/TRANSPORT.md has the measurements). Under
+ *   load they stay off: they would split every later turn into smaller batches.
  *
  * Bounded by count and bytes (offer refuses beyond), and in time: while the destination refuses writes (not
  * connected, or its high-water mark is reached) the drain retries with a short backoff, and once it has been
@@ -47,6 +48,12 @@ export interface OutboxSink {
 export interface WriteGate {
   /** Whether writes are held now. */
   readonly holding: boolean
+  /**
+   * Whether an early batch may leave now: the transport's input ran dry before and after the message being
+   * answered, so its peers wait for answers rather than keep it busy (early batches under load would only
+   * split every later turn into smaller batches).
+   */
+  readonly earlyAllowed: boolean
   /** Registers an outbox to drain when the hold ends. */
   defer(outbox: Outbox): void
 }
@@ -54,6 +61,8 @@ export interface WriteGate {
 const RETRY_MIN_MS = 1
 const RETRY_MAX_MS = 50
 const COMPACT_AFTER = 4096
+/** `queueMicrotask` makes an AsyncResource per call; a settled promise schedules the same microtask without one. */
+const RESOLVED = Promise.resolve()
 
 /** A bounded, batching, single-writer outbound queue. */
 export class Outbox {
@@ -109,15 +118,19 @@ export class Outbox {
     this.metrics.messagesSent++
     if (this.draining || this.retryTimer !== undefined) return true
     const size = this.size
-    const holding = this.gate?.holding === true
-    // A full batch has nothing to wait for; an early one leaves now unless writes are held.
-    if (size >= this.limits.maxBatchMessages || (size === this.limits.earlyBatchMessages && !holding)) {
+    const gate = this.gate
+    const holding = gate?.holding === true
+    // A full batch has nothing to wait for; an early one leaves now when the peers are waiting (see WriteGate).
+    if (
+      size >= this.limits.maxBatchMessages ||
+      (size === this.limits.earlyBatchMessages && (gate === undefined || gate.earlyAllowed))
+    ) {
       void this.drain()
     } else if (holding) {
       this.gate!.defer(this)
     } else if (!this.scheduled) {
       this.scheduled = true
-      queueMicrotask(this.drainNow)
+      RESOLVED.then(this.drainNow)
     }
     return true
   }
@@ -126,7 +139,7 @@ export class Outbox {
   release(): void {
     if (!this.scheduled && !this.draining && this.retryTimer === undefined && this.size > 0) {
       this.scheduled = true
-      queueMicrotask(this.drainNow)
+      RESOLVED.then(this.drainNow)
     }
   }
 
@@ -138,7 +151,7 @@ export class Outbox {
     }
     if (!this.scheduled && !this.draining && this.size > 0) {
       this.scheduled = true
-      queueMicrotask(this.drainNow)
+      RESOLVED.then(this.drainNow)
     }
   }
 
