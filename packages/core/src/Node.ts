@@ -20,7 +20,7 @@ import {
   type TransportShape,
   ZmqTransport,
 } from "@zactor/transport"
-import { Cause, Context, Duration, Effect, type Fiber, Layer, Option, PubSub, type Scope, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, type Fiber, Layer, Option, PubSub, type Scope, Stream } from "effect"
 import * as Admin from "./Admin.ts"
 import { type CallContext, type CallOptions, CurrentCall, type Target } from "./CallContext.ts"
 import type * as Contract from "./Contract.ts"
@@ -538,11 +538,12 @@ class NodeRuntime {
 
   onReceived(received: Received): void {
     const peer = received.peer
-    // Any message from a node this one connected to is a sign of life (docs/LIVENESS.md): one clock read a batch.
-    if (peer.direction === "outbound") {
-      const from = this.remotes.get(peer.id)
-      if (from !== undefined) from.liveness.lastHeard = performance.now()
-    }
+    // One clock read a batch: any message from a node this one connected to is a sign of life
+    // (docs/LIVENESS.md), and the batch's arrival ends the calls it answers.
+    const now = performance.now()
+    // Answers come from nodes this one connected to: looked up once a batch.
+    const from = this.remotes.get(peer.id)
+    if (from !== undefined) from.liveness.lastHeard = now
     for (const payload of received.payloads) {
       const envelope = Envelope.decode(payload)
       if (Envelope.isMalformed(envelope)) {
@@ -557,12 +558,10 @@ class NodeRuntime {
             envelope,
           )
           break
-        case Envelope.Kind.Reply: {
-          const remote = this.remotes.get(peer.id)
-          if (remote === undefined) this.metrics.unknownCorrelation++
-          else Remotes.onReply(remote, envelope[2], envelope[3], this.metrics)
+        case Envelope.Kind.Reply:
+          if (from === undefined) this.metrics.unknownCorrelation++
+          else Remotes.onReply(from, envelope[2], envelope[3], this.metrics, now)
           break
-        }
         case Envelope.Kind.Failure:
           this.onFailureEnvelope(peer, envelope)
           break
@@ -1009,6 +1008,28 @@ const callForker =
   (call: CallContext, effect: Effect.Effect<unknown, unknown, R>): Fiber.Fiber<unknown, unknown> =>
     Effect.runForkWith(Context.add(context, CurrentCall, call))(effect)
 
+/**
+ * Starts one call of a unary handler served without interceptors. A handler that answers at once with an
+ * `Exit` (`Effect.succeed`, `Effect.fail`: nothing to run) is answered without a fiber, which halves what the
+ * server allocates per call; any other effect runs in a fiber with the call's context, as it would have. The
+ * handler function itself is called outside that fiber: only a raw Promise-returning handler can tell (code
+ * before its first `await` does not see `CurrentCall`); effects are lazy, and Promise API handlers are effects.
+ */
+const startUnary = <R>(
+  fork: (call: CallContext, effect: Effect.Effect<unknown, unknown, R>) => Fiber.Fiber<unknown, unknown>,
+  handler: (payload: unknown, context: CallContext) => unknown,
+  payload: unknown,
+  call: CallContext,
+): Fiber.Fiber<unknown, unknown> | Exit.Exit<unknown, unknown> => {
+  let result: unknown
+  try {
+    result = handler(payload, call)
+  } catch (defect) {
+    return Exit.die(defect)
+  }
+  return Exit.isExit(result) ? result : fork(call, toEffect(result) as Effect.Effect<unknown, unknown, R>)
+}
+
 /** Wraps handler effects in the node's server interceptors (identity when there are none). */
 const intercept =
   (interceptors: ReadonlyArray<Interceptor.ServerInterceptor>) =>
@@ -1133,15 +1154,17 @@ export const make = (
                         ),
                       ),
                     )
-                : (payload, callContext) =>
-                    fork(
-                      callContext,
-                      guard(
-                        payload,
+                : resolved.serverInterceptors.length === 0
+                  ? (payload, callContext) => startUnary(fork, handler, payload, callContext)
+                  : (payload, callContext) =>
+                      fork(
                         callContext,
-                        Effect.suspend(() => toEffect(handler(payload, callContext))),
+                        guard(
+                          payload,
+                          callContext,
+                          Effect.suspend(() => toEffect(handler(payload, callContext))),
+                        ),
                       ),
-                    ),
           })
         }
         const unregister = runtime.dispatcher.register(address, methods)

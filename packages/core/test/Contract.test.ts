@@ -178,6 +178,19 @@ describe("Schema codecs: fast path", () => {
     assert.isAbove(valid, 500, "the corpus holds valid values too")
   })
 
+  it("fields outside the schema never reach the wire or the handler; exact values pass unchanged", () => {
+    const codec = Contract.schemaCodec(Point)
+    const exact = { x: 1, y: 2, label: "p", on: true }
+    const encoded = codec.encode(exact)
+    assert.isTrue(encoded._tag === "Success")
+    assert.deepStrictEqual((encoded as { success: unknown }).success, exact)
+    const withExtra = { ...exact, secret: "s3cret" }
+    for (const result of [codec.encode(withExtra), codec.decode(withExtra)]) {
+      assert.isTrue(result._tag === "Success")
+      assert.deepStrictEqual((result as { success: unknown }).success, exact, "the extra field is dropped")
+    }
+  })
+
   it("numbers the fast path does not take (NaN, Infinity) still travel as the full codec writes them", () => {
     const codec = Contract.schemaCodec(Schema.Number)
     const encoded = codec.encode(Number.NaN)

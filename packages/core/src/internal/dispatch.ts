@@ -6,7 +6,7 @@
  */
 
 import type { Peer, TransportShape } from "@zactor/transport"
-import { Cause, Effect, type Exit, type Fiber } from "effect"
+import { Cause, Effect, Exit, type Fiber } from "effect"
 import type { CallContext, Caller } from "../CallContext.ts"
 import type * as Contract from "../Contract.ts"
 import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
@@ -23,10 +23,15 @@ export interface ServedMethod {
   readonly path: string
   readonly method: Contract.Method
   /**
-   * Starts the handler in its own fiber, with the services it was served with. Streaming handlers send their
+   * Starts the handler in its own fiber, with the services it was served with, or returns its outcome when it
+   * had one at once without a fiber (a handler answering `Effect.succeed(...)`). Streaming handlers send their
    * elements to `sink` (given for ServerStream methods only) and succeed when the stream is done.
    */
-  readonly fork: (payload: unknown, context: CallContext, sink: StreamSink | undefined) => Fiber.Fiber<unknown, unknown>
+  readonly fork: (
+    payload: unknown,
+    context: CallContext,
+    sink: StreamSink | undefined,
+  ) => Fiber.Fiber<unknown, unknown> | Exit.Exit<unknown, unknown>
 }
 
 /**
@@ -248,8 +253,13 @@ export class Dispatcher {
       sink = this.sinkFor(peer, id, request)
     }
     const fiber = served.fork(decoded.success, context, sink)
-    // Most handlers finish as they start (the fiber runs synchronously until it first waits): answer at once,
-    // with no in-flight entry, deadline, observer or ACK (the answer, in this same batch, acknowledges receipt).
+    // Most handlers finish as they start (the fiber runs synchronously until it first waits, or there was no
+    // fiber): answer at once, with no in-flight entry, deadline, observer or ACK (the answer, in this same batch,
+    // acknowledges receipt).
+    if (Exit.isExit(fiber)) {
+      if (request !== undefined) this.untrack(request)
+      return this.finish(peer, id, served, context, dedupeKey, started, request, fiber)
+    }
     const done = fiber.pollUnsafe()
     if (done !== undefined) {
       if (request !== undefined) this.untrack(request)

@@ -549,8 +549,8 @@ export const sendCancel = (transport: TransportShape, peer: Peer.PeerId, id: num
   transport.offer(peer, Envelope.encode([Envelope.PROTOCOL_VERSION, Envelope.Kind.Cancel, id]))
 }
 
-/** Completes a pending call from a REPLY. */
-export const onReply = (remote: Remote, id: number, body: unknown, metrics: NodeMetrics): void => {
+/** Completes a pending call from a REPLY; `now` is when its batch arrived (`performance.now()`). */
+export const onReply = (remote: Remote, id: number, body: unknown, metrics: NodeMetrics, now: number): void => {
   const call = remote.take(id)
   if (call === undefined) {
     metrics.unknownCorrelation++
@@ -561,7 +561,7 @@ export const onReply = (remote: Remote, id: number, body: unknown, metrics: Node
     call.onEnd()
     return
   }
-  Histogram.observe(metrics.callLatency, performance.now() - call.started)
+  Histogram.observe(metrics.callLatency, now - call.started)
   remote.guard.record(CircuitBreaker.Outcome.Success)
   const decoded = call.method._tag === "Unary" ? call.method.success.decode(body) : undefined
   if (decoded === undefined || decoded._tag === "Success") {

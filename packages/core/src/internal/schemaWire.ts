@@ -169,6 +169,16 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> => {
   return proto === Object.prototype || proto === null
 }
 
+/** The number of own enumerable keys of a plain object, counting no further than `limit + 1` (no allocation). */
+const ownKeyCount = (u: Record<string, unknown>, limit: number): number => {
+  let n = 0
+  for (const key in u) {
+    if (!Object.hasOwn(u, key)) continue
+    if (++n > limit) break
+  }
+  return n
+}
+
 interface FastProperty {
   readonly name: string
   readonly optional: boolean
@@ -221,8 +231,29 @@ export const fastCodec = (ast: SchemaAST.AST, direction: "encode" | "decode"): F
         if (fast === undefined) return undefined
         properties.push({ name, optional: property.type.context?.isOptional === true, fast })
       }
+      const count = properties.length
       return (u) => {
         if (!isPlainObject(u)) return MISS
+        // The common case, without a copy: exactly the declared properties (no extra ones to strip), each
+        // already in its wire form (the checks of plain shapes return primitives unchanged).
+        if (ownKeyCount(u, count) === count) {
+          let same = true
+          for (let i = 0; i < count; i++) {
+            const { name, fast } = properties[i]!
+            const value = u[name]
+            if (value === undefined && !Object.hasOwn(u, name)) {
+              same = false
+              break
+            }
+            const checked = fast(value)
+            if (checked === MISS) return MISS
+            if (checked !== value) {
+              same = false
+              break
+            }
+          }
+          if (same) return u
+        }
         const out: Record<string, unknown> = {}
         for (let i = 0; i < properties.length; i++) {
           const { name, optional, fast } = properties[i]!
