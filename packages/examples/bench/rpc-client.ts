@@ -31,31 +31,41 @@ const program = Effect.gen(function* () {
   const calculator = node.client(Calculator, { endpoint })
   const recorder = new CallRecorder()
 
-  /** One call of the workload and a check of its result. */
-  const calls: Record<Workload, Effect.Effect<boolean, unknown>> = {
-    add: Effect.suspend(() => calculator.add({ a: 1, b: 2 })).pipe(Effect.map((sum) => sum === 3)),
-    "echo-str": Effect.suspend(() => calculator.echo(ECHO_STRING)).pipe(
-      Effect.map((text) => text.length === ECHO_STRING.length),
-    ),
-    "echo-bin": Effect.suspend(() => calculator.echoBytes(ECHO_BYTES)).pipe(
-      Effect.map((bytes) => bytes.length === ECHO_BYTES.length),
-    ),
-  }
-
-  const caller = (call: Effect.Effect<boolean, unknown>) =>
+  /**
+   * The loop a caller runs: one call of the workload at a time, its result checked, as application code would
+   * write it (a fresh payload and call effect each time, no wrappers).
+   */
+  const caller = <A>(call: () => Effect.Effect<A, unknown>, ok: (result: A) => boolean) =>
     Effect.gen(function* () {
       for (;;) {
         const startedAt = performance.now()
-        if (!(yield* call)) return yield* Effect.die(new Error("wrong result"))
+        if (!ok(yield* call())) return yield* Effect.die(new Error("wrong result"))
         recorder.record(startedAt)
       }
     })
+  const callers: Record<Workload, () => Effect.Effect<void, unknown>> = {
+    add: () =>
+      caller(
+        () => calculator.add({ a: 1, b: 2 }),
+        (sum) => sum === 3,
+      ),
+    "echo-str": () =>
+      caller(
+        () => calculator.echo(ECHO_STRING),
+        (text) => text.length === ECHO_STRING.length,
+      ),
+    "echo-bin": () =>
+      caller(
+        () => calculator.echoBytes(ECHO_BYTES),
+        (bytes) => bytes.length === ECHO_BYTES.length,
+      ),
+  }
 
   const generator: LoadGenerator = {
     start: (concurrency, workload) => {
       for (let i = 0; i < concurrency; i++) {
         Effect.runFork(
-          caller(calls[workload]).pipe(Effect.catchCause((cause) => Effect.sync(() => die(Cause.pretty(cause))))),
+          callers[workload]().pipe(Effect.catchCause((cause) => Effect.sync(() => die(Cause.pretty(cause))))),
         )
       }
     },

@@ -35,6 +35,8 @@ import * as ZapHandler from "./ZapHandler.ts"
 const MAX_STREAK = 16
 /** Smallest batch after which the receive loops look for a streak (see `receiveLoop`). */
 const STREAK_MIN_BATCH = 8
+/** Awaited for a microtask hop without allocating a promise each time. */
+const RESOLVED = Promise.resolve()
 /** How many received batches wait for the consumer before receive loops pause. */
 const RECEIVE_QUEUE_CAPACITY = 1024
 /** How many events a slow events subscriber may lag before the oldest are dropped. */
@@ -488,6 +490,13 @@ class ZmqTransportImpl implements WriteGate {
             streak = 0
             this.endStreak()
           }
+        }
+        if (this.delivered > 0 && this.delivered < STREAK_MIN_BATCH) {
+          // Few calls in flight: let the consumer answer and the outbox send (two microtask hops) before asking
+          // for the next message. Asking first costs a native call and a poller start between the request and
+          // its answer, on the CPU the ZeroMQ I/O thread needs next (measured at 1 in flight: p50 ~20 µs lower).
+          await RESOLVED
+          await RESOLVED
         }
         if (this.pausedOn !== undefined) {
           if (streak > 0) {
