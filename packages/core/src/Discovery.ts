@@ -32,6 +32,11 @@ export interface MemberRecord {
   readonly meta: { readonly [key: string]: string }
   /** The wire protocol version it speaks (`Envelope.PROTOCOL_VERSION`). */
   readonly protocolVersion: number
+  /**
+   * Its CURVE public key (Z85), when its transport uses CURVE: what peers connect to it with. Absent otherwise.
+   * A key is as trustworthy as the registry that carries it (signed beacons, etcd with authentication).
+   */
+  readonly publicKey?: string | undefined
 }
 
 /**

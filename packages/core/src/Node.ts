@@ -62,6 +62,8 @@ export interface RemoteNode {
   readonly outstanding: number
   /** Whether it answers: state, silence, round trip, reported load, circuit (docs/LIVENESS.md). */
   readonly liveness: Liveness.PeerStatus
+  /** The CURVE public key it was connected with (authenticated by the handshake), when CURVE is on. */
+  readonly publicKey: string | undefined
 }
 
 /**
@@ -427,6 +429,7 @@ class NodeRuntime {
       info: remote.info,
       outstanding: remote.outstanding,
       liveness: this.liveness.status(remote),
+      publicKey: remote.peer.publicKey,
     }
   }
 

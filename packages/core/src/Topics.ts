@@ -362,13 +362,20 @@ export const make = (host: TopicsHost): Effect.Effect<TopicsShape, Topic.TopicEr
       return Effect.flatMap(Stream.runCollect(client.snapshot(request, controlOptions)), merge)
     }
 
-    const connectSubscriber = (endpoint: string) =>
+    /** A publisher's CURVE key: the one its node was connected (and authenticated) with, or this node's own. */
+    const publicKeyOf = (publisherId: string): string | undefined =>
+      publisherId === host.id
+        ? transport.publicKey
+        : host.remotes().find((remote) => remote.info?.id === publisherId)?.publicKey
+
+    const connectSubscriber = (endpoint: string, publisherId: string) =>
       Effect.suspend(() => {
         if (subscribed.has(endpoint)) return Effect.void
         // Marked before connecting: a second connect to one endpoint would deliver everything twice.
         subscribed.add(endpoint)
+        const serverPublicKey = publicKeyOf(publisherId)
         return transport
-          .connectSubscriber(endpoint)
+          .connectSubscriber(endpoint, serverPublicKey === undefined ? undefined : { serverPublicKey })
           .pipe(Effect.tapError(() => Effect.sync(() => subscribed.delete(endpoint))))
       })
 

@@ -23,6 +23,8 @@ export interface StaticPeer {
   readonly nodeId?: string | undefined
   /** The services it serves, if known. Default: unknown (`Discovery.ANY_SERVICE`), learnt on connection. */
   readonly services?: ReadonlyArray<string> | undefined
+  /** Its CURVE public key (Z85), needed when the transports use CURVE. */
+  readonly publicKey?: string | undefined
 }
 
 /**
@@ -63,6 +65,7 @@ const recordOf = (peer: StaticPeer): Discovery.MemberRecord => ({
   actors: [],
   meta: {},
   protocolVersion: Envelope.PROTOCOL_VERSION,
+  ...(peer.publicKey === undefined ? {} : { publicKey: peer.publicKey }),
 })
 
 /**

@@ -743,6 +743,7 @@ export const make = (
     const shape: TransportShape = {
       bind: (endpoint) => open(endpoint, (parsed) => impl.bind(parsed)),
       endpoints: () => (impl.closed ? [] : [...impl.boundEndpoints]),
+      publicKey: impl.options.curve?.publicKey,
       connect: (endpoint, connectOptions) => open(endpoint, (parsed) => impl.connect(parsed, connectOptions)),
       disconnect: (peer) => Effect.sync(() => impl.disconnect(peer)),
       send: (peer, payload) => run(() => impl.offer(peer, payload)),

@@ -64,6 +64,11 @@ export interface TransportShape {
   /** The resolved endpoints bound so far. */
   readonly endpoints: () => ReadonlyArray<string>
   /**
+   * This transport's CURVE public key (Z85) when CURVE is on, else `undefined`: what a peer needs to connect to
+   * it, e.g. published in discovery records.
+   */
+  readonly publicKey: string | undefined
+  /**
    * Opens an outbound connection and returns its peer at once; ZeroMQ connects (and reconnects) in the
    * background, reported on `events`. Payloads sent before the connection is up wait up to `sendTimeout`.
    * Connecting twice to one endpoint returns the same peer.

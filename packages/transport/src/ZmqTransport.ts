@@ -641,6 +641,7 @@ export const make = (
           ),
         ),
       endpoints: () => [...impl.boundEndpoints],
+      publicKey: impl.options.curve?.publicKey,
       connect: (endpoint, connectOptions) =>
         guard(
           Effect.flatMap(Endpoint.validate(endpoint), () =>

@@ -26,8 +26,8 @@ export interface LinkHost {
   readonly options: { readonly id: string }
   /** What the node says about itself in HELLO. */
   info(): Envelope.NodeInfo
-  /** The outbound connection to an endpoint, made on first use. */
-  remoteFor(endpoint: string): Effect.Effect<Remote, RpcError>
+  /** The outbound connection to an endpoint (with its CURVE key, when CURVE is on), made on first use. */
+  remoteFor(endpoint: string, serverPublicKey?: string): Effect.Effect<Remote, RpcError>
   /** Drops the connection to an endpoint: pending calls fail `unavailable`, the transport disconnects. */
   forget(endpoint: string): void
 }
@@ -55,14 +55,15 @@ interface Tracked {
   since: number
 }
 
-/** The record a node publishes, from its HELLO info. */
-export const recordOf = (info: Envelope.NodeInfo): Discovery.MemberRecord => ({
+/** The record a node publishes, from its HELLO info and its transport's CURVE public key (if any). */
+export const recordOf = (info: Envelope.NodeInfo, publicKey: string | undefined): Discovery.MemberRecord => ({
   nodeId: info.id,
   endpoints: info.endpoints,
   services: info.services,
   actors: info.actors,
   meta: info.meta,
   protocolVersion: Envelope.PROTOCOL_VERSION,
+  ...(publicKey === undefined ? {} : { publicKey }),
 })
 
 /** Connected, and not declared dead by liveness (silent on an open connection: frozen, event loop stuck). */
@@ -137,17 +138,21 @@ export const start = (
           }
           tracked.set(record.nodeId, entry)
         }
+        const previousKey = entry.record.publicKey
         entry.record = record
         entry.registered = true
         if (entry.remote !== undefined) entry.remote.retired = false
-        if (entry.endpoint !== undefined && entry.endpoint !== endpoint) {
-          // Restarted elsewhere (new port) or stopped serving: the old connection leads nowhere useful.
+        if (entry.endpoint !== undefined && (entry.endpoint !== endpoint || previousKey !== record.publicKey)) {
+          // Restarted elsewhere (new port), with new CURVE keys, or stopped serving: the old connection leads
+          // nowhere useful.
           host.forget(entry.endpoint)
           entry.remote = undefined
           entry.endpoint = undefined
         }
         if (endpoint !== undefined && entry.remote === undefined) {
-          const remote = yield* host.remoteFor(endpoint).pipe(
+          // With CURVE on, the member's key comes with its record; a member without one is refused by the
+          // transport (logged here) rather than connected to in plain text.
+          const remote = yield* host.remoteFor(endpoint, record.publicKey).pipe(
             Effect.tapError((error) => Effect.logWarning(`discovery: cannot connect to ${record.nodeId}`, error)),
             Effect.option,
           )
@@ -188,7 +193,9 @@ export const start = (
     const onEvent = (event: Discovery.MembershipEvent) =>
       event._tag === "Left" ? onLeft(event.member, event.reason) : onUpsert(event.member)
 
-    const registration = yield* discovery.register(recordOf(host.info())).pipe(Effect.mapError(toRpcError))
+    const registration = yield* discovery
+      .register(recordOf(host.info(), host.transport.publicKey))
+      .pipe(Effect.mapError(toRpcError))
 
     // Republish on change, coalesced: serving ten contracts in one turn publishes once or twice, not ten times.
     const changes = yield* Queue.sliding<void>(1)
@@ -196,7 +203,7 @@ export const start = (
       Effect.gen(function* () {
         yield* Queue.take(changes)
         yield* registration
-          .update(recordOf(host.info()))
+          .update(recordOf(host.info(), host.transport.publicKey))
           .pipe(Effect.catch((error) => Effect.logWarning("discovery: cannot publish this node's record", error)))
       }),
     ).pipe(Effect.forkScoped)

@@ -36,8 +36,8 @@ export interface FeedHost {
   readonly address: string
   /** Calls a publisher's `describe` (directly when it is this node). */
   readonly describe: (publisher: string, beat: boolean) => Effect.Effect<Description, unknown>
-  /** Connects the node's SUB socket to an XPUB endpoint, once per endpoint. */
-  readonly connect: (endpoint: string) => Effect.Effect<void, unknown>
+  /** Connects the node's SUB socket to a publisher's XPUB endpoint, once per endpoint. */
+  readonly connect: (endpoint: string, publisherId: string) => Effect.Effect<void, unknown>
   /** Ids of the publishers of this topic among the connected nodes and this node. */
   readonly candidates: () => ReadonlyArray<string>
   readonly discovery: Discovery.DiscoveryShape | undefined
@@ -250,7 +250,7 @@ export class TopicFeed {
       const description = yield* Effect.result(host.describe(publisher.id, true))
       if (Result.isFailure(description)) return
       if (publisher.intervalMs === 0) publisher.intervalMs = description.success.heartbeatIntervalMs
-      const connected = yield* Effect.result(host.connect(description.success.endpoint))
+      const connected = yield* Effect.result(host.connect(description.success.endpoint, publisher.id))
       if (Result.isFailure(connected)) return
       publisher.described = true
       // The heartbeat asked for may have gone out before the SUB connection was up: ask until one arrives.

@@ -3,7 +3,9 @@
  *
  *   bytes 0-2  "ZAB" (magic), byte 3 the format version (1), byte 4 flags (bit 0: signed)
  *   then a msgpack array: [cluster, kind, nodeId, incarnation, seq, endpoints, services, actors, meta,
- *                          protocolVersion]   (kind 0 = alive, 1 = goodbye)
+ *                          protocolVersion, publicKey?]   (kind 0 = alive, 1 = goodbye; publicKey: the
+ *                          node's CURVE public key in Z85, present when it uses CURVE; decoders of version 1
+ *                          ignore fields past the tenth)
  *   then, when signed, 32 bytes of HMAC-SHA256(secret, everything before them)
  *
  * `incarnation` (the sender's start time, ms) and `seq` (per incarnation) order beacons, so a delayed or
@@ -51,6 +53,7 @@ export const encode = (beacon: Beacon, secret: string | undefined): Uint8Array =
     record.actors,
     record.meta,
     record.protocolVersion,
+    ...(record.publicKey === undefined ? [] : [record.publicKey]),
   ])
   const signed = secret !== undefined
   const out = Buffer.allocUnsafe(HEADER_BYTES + body.length + (signed ? MAC_BYTES : 0))
@@ -86,7 +89,8 @@ export const decode = (
     return "malformed"
   }
   if (!Array.isArray(fields) || fields.length < 10) return "malformed"
-  const [beaconCluster, kind, nodeId, incarnation, seq, endpoints, services, actors, meta, protocolVersion] = fields
+  const [beaconCluster, kind, nodeId, incarnation, seq, endpoints, services, actors, meta, protocolVersion, publicKey] =
+    fields
   if (typeof beaconCluster !== "string") return "malformed"
   if (beaconCluster !== cluster) return "wrongCluster"
   if (secret !== undefined) {
@@ -96,7 +100,7 @@ export const decode = (
   }
   if (kind !== 0 && kind !== 1) return "malformed"
   if (!isCount(incarnation) || !isCount(seq)) return "malformed"
-  const record = decodeRecord({ nodeId, endpoints, services, actors, meta, protocolVersion })
+  const record = decodeRecord({ nodeId, endpoints, services, actors, meta, protocolVersion, publicKey })
   if (record === undefined) return "malformed"
   return { cluster: beaconCluster, kind: kind === 0 ? "alive" : "goodbye", incarnation, seq, record }
 }

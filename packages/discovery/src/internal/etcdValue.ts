@@ -1,6 +1,6 @@
 /**
  * The value stored under a member's etcd key: JSON `{ "v": 1, nodeId, endpoints, services, actors, meta,
- * protocolVersion }`, plus `"goodbye": true` written just before a graceful deregistration (a delete alone
+ * protocolVersion, publicKey? }`, plus `"goodbye": true` written just before a graceful deregistration (a delete alone
  * cannot tell a goodbye from an expired lease). Anything else under the prefix is garbage: ignored, counted.
  */
 import type { Discovery } from "@zactor/core"
@@ -34,6 +34,7 @@ export const decodeValue = (
     actors: fields.actors,
     meta: fields.meta,
     protocolVersion: fields.protocolVersion,
+    publicKey: fields.publicKey,
   })
   if (record === undefined || record.nodeId !== keyNodeId) return undefined
   return { record, goodbye: fields.goodbye === true }

@@ -44,6 +44,7 @@ export const decodeRecord = (fields: {
   readonly actors: unknown
   readonly meta: unknown
   readonly protocolVersion: unknown
+  readonly publicKey?: unknown
 }): Discovery.MemberRecord | undefined => {
   if (!isString(fields.nodeId, limits.idChars)) return undefined
   const endpoints = stringList(fields.endpoints, limits.endpoints, limits.endpointChars)
@@ -53,8 +54,14 @@ export const decodeRecord = (fields: {
   const version = fields.protocolVersion
   if (endpoints === undefined || services === undefined || actors === undefined || meta === undefined) return undefined
   if (typeof version !== "number" || !Number.isInteger(version) || version < 0) return undefined
-  return { nodeId: fields.nodeId, endpoints, services, actors, meta, protocolVersion: version }
+  const record = { nodeId: fields.nodeId, endpoints, services, actors, meta, protocolVersion: version }
+  const key = fields.publicKey
+  if (key === undefined || key === null) return record
+  return typeof key === "string" && Z85_KEY.test(key) ? { ...record, publicKey: key } : undefined
 }
+
+/** A CURVE public key in Z85: 40 characters of the Z85 alphabet. */
+const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/
 
 /** Whether a record fits the limits (checked before publishing our own). */
 export const isValidRecord = (record: Discovery.MemberRecord): boolean => decodeRecord(record) !== undefined
