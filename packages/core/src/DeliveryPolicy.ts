@@ -98,6 +98,24 @@ export const backoffMs = (options: ResolvedRetryOptions, retry: number, random: 
 }
 
 /**
+ * The delay before the next attempt of a call that has made `attempts` attempts and has `remainingMs` left of
+ * its deadline, or `undefined` when no further attempt may be made: `maxAttempts` reached, or the delay
+ * (`backoffMs`) would end at or past the deadline, leaving the attempt no time to run.
+ *
+ * @since 0.1.0
+ */
+export const retryDelayMs = (
+  options: ResolvedRetryOptions,
+  attempts: number,
+  remainingMs: number,
+  random: () => number = Math.random,
+): number | undefined => {
+  if (attempts >= options.maxAttempts) return undefined
+  const delay = backoffMs(options, attempts, random)
+  return remainingMs - delay > 0 ? delay : undefined
+}
+
+/**
  * Whether another attempt may succeed after this failure. A lost ACK, `unavailable` and `overloaded` qualify;
  * application errors, invalid arguments, deadlines and cancellations never do.
  *

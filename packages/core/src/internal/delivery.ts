@@ -39,15 +39,16 @@ const attemptFrom = (loop: Loop, attempt: number): Effect.Effect<unknown, unknow
 
 const retryAfter = (loop: Loop, attempt: number, error: unknown): Effect.Effect<unknown, unknown> => {
   if (!DeliveryPolicy.isRetryableFailure(error)) return Effect.fail(error)
-  const delay = DeliveryPolicy.backoffMs(loop.options, attempt)
-  const remaining = loop.deadline - Date.now() - delay
-  if (attempt >= loop.options.maxAttempts || remaining <= 0) {
+  const delay = DeliveryPolicy.retryDelayMs(loop.options, attempt, loop.deadline - Date.now())
+  if (delay === undefined) {
     loop.onExhausted(attempt, error)
     return Effect.fail(
       new RpcError({
         code: (error as RpcError).code,
         message: `${loop.path}: gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${(error as RpcError).message}`,
         method: loop.path,
+        // A refusal made here (circuit open, concurrency limit, peer dead) stays recognisable after retries.
+        reason: (error as RpcError).reason,
         attempts: attempt,
         cause: error,
       }),
