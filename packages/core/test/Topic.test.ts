@@ -349,7 +349,7 @@ describe("topics on the memory transport", () => {
     ),
   )
 
-  it.live("disconnect-and-resync: the backlog is discarded and a fresh snapshot restores the state", () =>
+  it.live("disconnect-and-resync: one Resync gap of exactly the discarded events, a fresh snapshot, then no hole", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const net = network()
@@ -365,20 +365,66 @@ describe("topics on the memory transport", () => {
           Effect.gen(function* () {
             while (!done()) all.push(...(yield* pull))
           })
-        yield* pullUntil(() => all.some((m) => m._tag === "Synced"))
-        for (let i = 0; i < 500; i++) publisher.offer({ symbol: `S${i % 10}`, price: i })
-        yield* waitFor(() => sub.topics.metrics().resyncs === 1, "a resync")
-        yield* pullUntil(() => all.filter((m) => m._tag === "Synced").length === 2)
-        const resync = gapsOf(all).find((g) => g.reason === "Resync")
-        assert.isDefined(resync)
-        const second = all.findLastIndex((m) => m._tag === "Synced")
-        const refreshed = eventsOf(all.slice(0, second)).filter((e) => e.fromSnapshot)
-        // The second snapshot carries every key's latest value.
-        const state = new Map(refreshed.map((e) => [e.key!, e.value.price]))
+        const latest = new Map<string, number>()
+        let published = 0
+        const publishSome = (count: number) => {
+          for (let k = 0; k < count; k++, published++) {
+            const symbol = `S${published % 10}`
+            assert.isUndefined(publisher.offer({ symbol, price: published }))
+            latest.set(symbol, published)
+          }
+        }
+        const synced = () => all.filter((m): m is Topic.Synced => m._tag === "Synced")
+        yield* pullUntil(() => synced().length === 1)
+        assert.strictEqual(synced()[0]!.seq, 0)
+        // Nobody pulls while 500 events arrive: the 51st finds the buffer full, so the 50 buffered ones and the
+        // 450 after them are discarded (the resync lasts until the consumer takes what is left).
+        publishSome(500)
+        yield* waitFor(() => sub.topics.metrics().dropped === 500, "500 discarded")
+        yield* pullUntil(() => gapsOf(all).length === 1)
+        // Traffic goes on, slower than the consumer pulls, while the fresh snapshot is fetched: the boundary falls
+        // in the middle of it.
+        const ticker = yield* Effect.forever(
+          Effect.andThen(
+            Effect.sync(() => publishSome(1)),
+            Effect.sleep(1),
+          ),
+        ).pipe(Effect.forkScoped)
+        yield* pullUntil(() => synced().length === 2 && (eventsOf(all).at(-1)?.seq ?? 0) > synced()[1]!.seq + 20)
+        yield* Fiber.interrupt(ticker)
+        publishSome(5)
+        yield* pullUntil(() => eventsOf(all).at(-1)?.seq === published)
+
         assert.deepStrictEqual(
-          [...state.entries()].sort(),
-          Array.from({ length: 10 }, (_, k) => [`S${k}`, 490 + k] as [string, number]).sort(),
+          gapsOf(all).map((g) => [g.reason, g.missed, g.publisher, g.epoch]),
+          [["Resync", 500, "pub", publisher.epoch]],
         )
+        const metrics = sub.topics.metrics()
+        assert.strictEqual(metrics.resyncs, 1)
+        assert.strictEqual(metrics.dropped, 500)
+        // Nothing was lost before reaching the subscription: the policy's discards are its only loss.
+        assert.strictEqual(metrics.gaps, 0)
+        const [first, second] = synced()
+        const firstAt = all.indexOf(first!)
+        const gapAt = all.findIndex((m) => m._tag === "Gap")
+        const secondAt = all.indexOf(second!)
+        // Nothing of the discarded 500 reached the consumer; the fresh snapshot follows the gap.
+        assert.deepStrictEqual(eventsOf(all.slice(firstAt + 1, gapAt)), [])
+        const refreshed = eventsOf(all.slice(gapAt + 1, secondAt))
+        assert.isTrue(refreshed.every((e) => e.fromSnapshot && e.seq <= second!.seq))
+        assert.strictEqual(second!.entries, 10)
+        assert.isAtLeast(second!.seq, 500)
+        // After the snapshot: every later event once, in order, with no hole.
+        const live = eventsOf(all.slice(secondAt + 1))
+        assert.isTrue(live.every((e) => !e.fromSnapshot))
+        assert.deepStrictEqual(
+          live.map((e) => e.seq),
+          Array.from({ length: published - second!.seq }, (_, k) => second!.seq + 1 + k),
+        )
+        // The snapshot's values with the live events replayed on them give the publisher's state.
+        const state = new Map(refreshed.map((e) => [e.key!, e.value.price]))
+        for (const e of live) state.set(e.key!, e.value.price)
+        assert.deepStrictEqual(state, latest)
       }),
     ),
   )
