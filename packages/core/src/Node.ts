@@ -964,7 +964,9 @@ const makeTeller = <C extends Contract.Contract>(
                 withTrace(headersOf(options)),
               ])
               const refused = runtime.transport.offer(remote.peer.id, bytes)
-              return refused === undefined ? Effect.void : Effect.fail(Remotes.fromTransportError(refused, path))
+              if (refused !== undefined) return Effect.fail(Remotes.fromTransportError(refused, path))
+              runtime.metrics.sent++
+              return Effect.void
             }),
           )
   }

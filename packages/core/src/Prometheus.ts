@@ -35,6 +35,7 @@ const counterNames: Record<string, readonly [name: string, help: string]> = {
   unknownCorrelation: ["zactor_unknown_correlation_total", "Answers for no pending call (late or duplicate)."],
   incompatiblePeers: ["zactor_incompatible_peers_total", "Peers refused for their protocol version."],
   defects: ["zactor_dispatch_defects_total", "Unexpected exceptions while dispatching (bugs)."],
+  sent: ["zactor_sent_total", "Call attempts (retries included) and tells this node sent."],
   acked: ["zactor_acks_received_total", "ACKs received for at-least-once calls."],
   retried: ["zactor_retries_total", "Attempts after the first, for at-least-once calls."],
   deduplicated: ["zactor_dedupe_hits_total", "Requests answered from the dedupe window."],

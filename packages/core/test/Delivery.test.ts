@@ -7,6 +7,7 @@ import * as DedupeStore from "../src/DedupeStore.ts"
 import * as Envelope from "../src/Envelope.ts"
 import * as Node from "../src/Node.ts"
 import type { NodeOptions } from "../src/NodeOptions.ts"
+import * as Prometheus from "../src/Prometheus.ts"
 import type { RpcError } from "../src/RpcError.ts"
 
 const Ledger = Contract.make("Ledger", {
@@ -190,8 +191,33 @@ describe("at-least-once delivery", () => {
         assert.strictEqual(attempts[0]?.ak, 1)
         assert.isString(attempts[0]?.ik, "a generated idempotency key for a non-idempotent method")
         assert.strictEqual(attempts[0]?.ik, attempts[1]?.ik)
+        assert.strictEqual(client.metrics().sent, 2, "both attempts were written")
         assert.strictEqual(client.metrics().retried, 1)
         assert.strictEqual(client.metrics().acked, 1)
+      }),
+    ),
+  )
+
+  it.live("every call attempt and every tell written to the wire is counted as sent", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { node, entries } = yield* ledgerNode("ledger")
+        const client = yield* clientNode()
+        const endpoint = node.endpoints()[0]!
+        const ledger = client.client(Ledger, { endpoint })
+        const teller = client.teller(Ledger, { endpoint })
+        for (let i = 0; i < 3; i++) yield* ledger.slowAppend({ entry: `call${i}`, ms: 0 })
+        yield* teller.slowAppend({ entry: "tell0", ms: 0 })
+        yield* teller.slowAppend({ entry: "tell1", ms: 0 })
+        // Declared at-least-once: one attempt, answered at once.
+        yield* ledger.append({ entry: "acked" })
+        yield* wait(() => entries.length === 6, "the tells to run")
+        // Refused before the wire (payload invalid): not sent.
+        yield* Effect.flip(ledger.slowAppend({ entry: 1 } as unknown as { entry: string; ms: number }))
+        assert.strictEqual(client.metrics().sent, 6)
+        assert.strictEqual(client.metricsSnapshot().counters.sent, 6)
+        assert.include(Prometheus.render([client.metricsSnapshot()]), `zactor_sent_total{node="${client.id}"} 6`)
+        assert.strictEqual(node.metrics().sent, 0, "answers are not counted as sent")
       }),
     ),
   )
@@ -250,6 +276,7 @@ describe("at-least-once tells", () => {
         assert.strictEqual(attempts[0]?.ak, 1)
         assert.isString(attempts[0]?.ik)
         assert.strictEqual(attempts[0]?.ik, attempts[1]?.ik)
+        assert.strictEqual(client.metrics().sent, 2)
         assert.strictEqual(client.metrics().retried, 1)
         assert.strictEqual(client.metrics().acked, 1)
       }),

@@ -33,6 +33,11 @@ export interface NodeMetrics {
   incompatiblePeers: number
   /** Unexpected exceptions while dispatching received payloads (bugs); the node keeps serving. */
   defects: number
+  /**
+   * Calls and tells this node handed to the transport for the wire, every attempt counted: a retried call
+   * counts once per attempt, a tell once (an at-least-once tell once per attempt).
+   */
+  sent: number
   /** ACKs received for at-least-once calls this node sent. */
   acked: number
   /** Attempts after the first, for at-least-once calls. */
@@ -88,6 +93,7 @@ export const make = (): RuntimeMetrics => ({
   unknownCorrelation: 0,
   incompatiblePeers: 0,
   defects: 0,
+  sent: 0,
   acked: 0,
   retried: 0,
   deduplicated: 0,

@@ -393,6 +393,7 @@ const send = (
   const bytes = Envelope.encodeRequest(id, path, encoded.success, timeoutMs, withTrace(headers))
   const refused = env.transport.offer(remote.peer.id, bytes)
   if (refused !== undefined) return failNow(resume, fromTransportError(refused, path))
+  env.metrics.sent++
   env.metrics.callsStarted++
   const pending = new PendingCall(env, id, path, method, timeoutMs, resume)
   pending.oneWay = oneWay
@@ -449,6 +450,7 @@ export const callStream = (
       ])
       const refused = env.transport.offer(remote.peer.id, bytes)
       if (refused !== undefined) return yield* Effect.fail(fromTransportError(refused, path))
+      env.metrics.sent++
       env.metrics.callsStarted++
       const fail = (error: unknown) => Queue.failCauseUnsafe(queue, Cause.fail(error))
       // FAILURE, the deadline, a lost connection, or an incompatible peer: the stream fails with that error.
