@@ -98,6 +98,38 @@ const prettyStream = (write: (text: string) => void, colorize: boolean): pino.De
   return { write: (line: string) => write(format(line)) }
 }
 
+/**
+ * What the automatic choice between pretty and JSON lines reads from the process.
+ *
+ * @since 0.1.0
+ */
+export interface FormatEnvironment {
+  /** Whether standard error is a terminal. */
+  readonly stderrIsTTY: boolean
+  /** The value of `NODE_ENV`, if set. */
+  readonly nodeEnv: string | undefined
+}
+
+/** The process's own format environment. */
+const processEnvironment = (): FormatEnvironment => ({
+  stderrIsTTY: process.stderr.isTTY === true,
+  nodeEnv: process.env.NODE_ENV,
+})
+
+/**
+ * Whether a node writes pretty lines: `LogOptions.pretty` when set; otherwise only when the lines go to standard
+ * error (no `destination`), standard error is a terminal and `NODE_ENV` is not `production` (development at a
+ * terminal). JSON lines everywhere else: pipes, files, log collectors, production.
+ *
+ * @since 0.1.0
+ */
+export const isPretty = (
+  options: LogOptions | undefined,
+  environment: FormatEnvironment = processEnvironment(),
+): boolean =>
+  options?.pretty ??
+  (options?.destination === undefined && environment.stderrIsTTY && environment.nodeEnv !== "production")
+
 // One standard error stream for every node of the process. Synchronous writes: a line logged just before a crash
 // is not lost in a buffer.
 let sharedStderr: pino.DestinationStream | undefined
@@ -113,9 +145,9 @@ export const make = (options: LogOptions | undefined, bindings: { readonly [key:
   const level = levelOf(options)
   const base = { level, base: { pid: process.pid, ...bindings } }
   const destination = options?.destination
-  const terminal = destination === undefined && process.stderr.isTTY === true
-  const pretty = options?.pretty ?? (terminal && process.env.NODE_ENV !== "production")
-  if (pretty) {
+  if (isPretty(options)) {
+    // Colours only for a terminal.
+    const terminal = destination === undefined && process.stderr.isTTY === true
     const write =
       destination === undefined
         ? (text: string) => process.stderr.write(text)

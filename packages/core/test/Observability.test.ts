@@ -5,6 +5,7 @@ import * as ActorRef from "../src/ActorRef.ts"
 import * as Admin from "../src/Admin.ts"
 import type { CallContext } from "../src/CallContext.ts"
 import * as Contract from "../src/Contract.ts"
+import * as Log from "../src/Log.ts"
 import * as Metrics from "../src/Metrics.ts"
 import * as Prometheus from "../src/Prometheus.ts"
 import { RpcError } from "../src/RpcError.ts"
@@ -203,6 +204,34 @@ describe("logs", () => {
       }),
     ),
   )
+})
+
+describe("log format", () => {
+  const terminal: Log.FormatEnvironment = { stderrIsTTY: true, nodeEnv: undefined }
+  const pipe: Log.FormatEnvironment = { stderrIsTTY: false, nodeEnv: undefined }
+
+  it("pretty at a terminal outside production, JSON otherwise; an explicit option wins", () => {
+    assert.isTrue(Log.isPretty(undefined, terminal))
+    assert.isTrue(Log.isPretty({}, { stderrIsTTY: true, nodeEnv: "development" }))
+    assert.isFalse(Log.isPretty(undefined, { stderrIsTTY: true, nodeEnv: "production" }))
+    assert.isFalse(Log.isPretty(undefined, pipe))
+    assert.isFalse(Log.isPretty(undefined, { stderrIsTTY: false, nodeEnv: "development" }))
+    // Lines sent to a destination of the application's are for a program: JSON, even from a terminal.
+    assert.isFalse(Log.isPretty({ destination: captureLogs().destination }, terminal))
+    assert.isTrue(Log.isPretty({ pretty: true }, { stderrIsTTY: false, nodeEnv: "production" }))
+    assert.isFalse(Log.isPretty({ pretty: false }, terminal))
+  })
+
+  it("the logger writes what the decision says: pretty text or JSON lines", () => {
+    const written: Array<string> = []
+    const destination = { write: (line: string) => void written.push(line) }
+    Log.make({ level: "info", pretty: true, destination }, { node: "n1" }).info("hello")
+    Log.make({ level: "info", destination }, { node: "n1" }).info("hello")
+    const [pretty, json] = written
+    assert.match(pretty!, /INFO.*hello/)
+    assert.throws(() => JSON.parse(pretty!))
+    assert.include(JSON.parse(json!), { msg: "hello", node: "n1", level: 30 })
+  })
 })
 
 describe("metrics", () => {
