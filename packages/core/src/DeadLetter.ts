@@ -12,7 +12,7 @@
  * - `rejected`: refused before a handler ran (invalid payload, incompatible peer, permission).
  * - `over-limit`: the node was at its concurrent-call limit (`overloaded`).
  * - `mailbox-full`: an actor's mailbox was full.
- * - `retries-exhausted`: an at-least-once call failed on every attempt.
+ * - `retries-exhausted`: a retried call (at-least-once, or safe to repeat) failed on every attempt.
  * - `undeliverable`: the transport could not hand it to the peer (queue timeout, peer gone).
  *
  * @since 0.1.0

@@ -14,7 +14,9 @@ import { Duration } from "effect"
 import * as RpcErrorModule from "./RpcError.ts"
 
 /**
- * `at-most-once`: one attempt, no ACK; a lost call fails with `unavailable` or at its deadline.
+ * `at-most-once`: no ACK; a lost call fails with `unavailable` or at its deadline. Sent once, unless it is safe
+ * to repeat (its method is declared idempotent, or it carries an idempotency key): then a retryable failure
+ * (`unavailable`, `overloaded`) sends it again, routed afresh, like an at-least-once call.
  * `at-least-once`: ACK requested; retried on lost ACK, `unavailable` or `overloaded`, bounded by the deadline
  * and `maxAttempts`. Calls to methods not declared idempotent get a generated idempotency key, so the callee
  * deduplicates the retries.

@@ -824,10 +824,14 @@ const makeClient = <C extends Contract.Contract>(
       }
       const send = (payload: unknown, options: CallOptions | undefined, headers: Envelope.Headers | null) => {
         const timeoutMs = timeoutOf(options, method, runtime.options.defaultTimeoutMs)
-        if ((options?.delivery ?? method.delivery ?? "at-most-once") === "at-most-once") {
-          return Remotes.call(runtime.callEnv, route, path, method, payload, timeoutMs, headers)
+        if ((options?.delivery ?? method.delivery ?? "at-most-once") === "at-least-once") {
+          return sendRetried(runtime, route, path, method, payload, timeoutMs, headers, "at-least-once")
         }
-        return sendAtLeastOnce(runtime, route, path, method, payload, timeoutMs, headers, false)
+        // At most once, but safe to repeat: retried on a retryable failure, without asking for ACKs.
+        if (method.idempotent || headers?.ik !== undefined) {
+          return sendRetried(runtime, route, path, method, payload, timeoutMs, headers, "safe to repeat")
+        }
+        return Remotes.call(runtime.callEnv, route, path, method, payload, timeoutMs, headers)
       }
       const interceptors = runtime.options.clientInterceptors
       client[name] =
@@ -871,12 +875,20 @@ const makeClient = <C extends Contract.Contract>(
 
 /** Builds the one-way senders of a contract by walking its methods once. */
 /**
- * Sends a call at least once: every attempt carries one idempotency key (generated when the method is not
- * declared idempotent, or declares `dedupe`, and the caller gave none) so the callee runs the handler once however
- * many arrive; attempts that fail in a retryable way are sent again on the node's retry schedule. `oneWay` (a
- * tell) completes on the callee's ACK instead of its answer.
+ * How a retried call is sent:
+ * - `at-least-once`: every attempt asks for an ACK and carries one idempotency key (generated when the method is
+ *   not declared idempotent, or declares `dedupe`, and the caller gave none), so the callee runs the handler
+ *   once however many arrive; an attempt whose ACK does not come in time counts as lost.
+ * - `at-least-once tell`: the same, completed by the callee's ACK instead of its answer.
+ * - `safe to repeat`: an at-most-once call to a method declared idempotent, or with the caller's idempotency
+ *   key: no ACK is asked for, but a retryable failure (the callee's connection lost before its answer, the
+ *   callee declared dead, overloaded) sends it again, so that a call caught by a dying instance is answered by
+ *   another. Its first attempt is the plain request; later ones carry their attempt number.
  */
-const sendAtLeastOnce = (
+type Retried = "at-least-once" | "at-least-once tell" | "safe to repeat"
+
+/** Sends a call on the node's retry schedule, each attempt routed afresh; given up on, it is a dead letter. */
+const sendRetried = (
   runtime: NodeRuntime,
   route: Remotes.Route,
   path: string,
@@ -884,10 +896,13 @@ const sendAtLeastOnce = (
   payload: unknown,
   timeoutMs: number,
   headers: Envelope.Headers | null,
-  oneWay: boolean,
+  how: Retried,
 ): Effect.Effect<unknown, unknown> => {
-  const key = headers?.ik ?? (method.idempotent && method.dedupe !== true ? undefined : randomUUID())
   const retry = runtime.options.retry
+  const acked = how !== "safe to repeat"
+  const key = !acked
+    ? undefined
+    : (headers?.ik ?? (method.idempotent && method.dedupe !== true ? undefined : randomUUID()))
   return retrying(
     retry,
     runtime.metrics,
@@ -901,22 +916,25 @@ const sendAtLeastOnce = (
         method,
         payload,
         remainingMs,
-        attemptHeaders(headers, key, attempt),
-        retry.ackTimeoutMs,
-        oneWay,
+        acked ? attemptHeaders(headers, key, attempt) : attempt === 1 ? headers : { ...headers, at: attempt },
+        acked ? retry.ackTimeoutMs : undefined,
+        how === "at-least-once tell",
       ),
-    (attempts, error) =>
-      runtime.deadLetter({
-        reason: "retries-exhausted",
-        target: path,
-        direction: "outbound",
-        attempt: attempts,
-        count: 1,
-        detail: error instanceof Error ? error.message : String(error),
-        at: Date.now(),
-      }),
+    (attempts, error) => retriesExhausted(runtime, path, attempts, error),
   )
 }
+
+/** Dead-letters a retried call given up on. */
+const retriesExhausted = (runtime: NodeRuntime, path: string, attempts: number, error: unknown): void =>
+  runtime.deadLetter({
+    reason: "retries-exhausted",
+    target: path,
+    direction: "outbound",
+    attempt: attempts,
+    count: 1,
+    detail: error instanceof Error ? error.message : String(error),
+    at: Date.now(),
+  })
 
 /**
  * Whether an at-least-once tell was received, judged from how its attempt failed: a callee that answers quickly
@@ -939,7 +957,7 @@ const makeTeller = <C extends Contract.Contract>(
     }
     teller[name] = (payload: unknown, options?: CallOptions) =>
       method._tag === "Unary" && (options?.delivery ?? method.delivery ?? "at-most-once") === "at-least-once"
-        ? sendAtLeastOnce(
+        ? sendRetried(
             runtime,
             route,
             path,
@@ -947,7 +965,7 @@ const makeTeller = <C extends Contract.Contract>(
             payload,
             timeoutOf(options, method, runtime.options.defaultTimeoutMs),
             headersOf(options),
-            true,
+            "at-least-once tell",
           ).pipe(
             Effect.asVoid,
             Effect.catch((error) => (receivedDespite(error) ? Effect.void : Effect.fail(error))),

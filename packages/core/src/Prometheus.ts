@@ -37,7 +37,7 @@ const counterNames: Record<string, readonly [name: string, help: string]> = {
   defects: ["zactor_dispatch_defects_total", "Unexpected exceptions while dispatching (bugs)."],
   sent: ["zactor_sent_total", "Call attempts (retries included) and tells this node sent."],
   acked: ["zactor_acks_received_total", "ACKs received for at-least-once calls."],
-  retried: ["zactor_retries_total", "Attempts after the first, for at-least-once calls."],
+  retried: ["zactor_retries_total", "Attempts after the first, of retried calls."],
   deduplicated: ["zactor_dedupe_hits_total", "Requests answered from the dedupe window."],
   deadLettered: ["zactor_dead_letters_all_total", "Messages given up on, all reasons."],
 }

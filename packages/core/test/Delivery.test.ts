@@ -222,7 +222,7 @@ describe("at-least-once delivery", () => {
     ),
   )
 
-  it.live("retries go to another instance when one dies; at-most-once calls are never retried", () =>
+  it.live("retries go to another instance when one dies; a plain at-most-once call is not retried", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const a = yield* ledgerNode("a")
@@ -245,6 +245,94 @@ describe("at-least-once delivery", () => {
         const error = yield* Effect.flip(once.slowAppend({ entry: "never", ms: 0 }, { timeout: 1000 }))
         assert.include(["unavailable", "deadline_exceeded"], (error as RpcError).code)
         assert.strictEqual(client.metrics().retried, before)
+      }),
+    ),
+  )
+})
+
+/** Idempotent and plain methods, served by `workNode`. */
+const Work = Contract.make("Work", {
+  idempotent: Contract.unary({ payload: Schema.Struct({}), success: Schema.String, idempotent: true }),
+  plain: Contract.unary({ payload: Schema.Struct({}), success: Schema.String }),
+})
+
+/** A node serving Work whose handlers take `workMs` and answer its id; `started` counts them by method. */
+const workNode = (id: string, workMs: number) =>
+  Effect.gen(function* () {
+    const started = { idempotent: 0, plain: 0 }
+    const node = yield* clientNode({ id })
+    const work = (method: keyof typeof started) =>
+      Effect.andThen(
+        Effect.sync(() => started[method]++),
+        Effect.as(Effect.sleep(workMs), id),
+      )
+    yield* node.serve(Work, { idempotent: () => work("idempotent"), plain: () => work("plain") })
+    return { node, started }
+  })
+
+describe("at-most-once calls that are safe to repeat", () => {
+  it.live("idempotent and keyed calls caught by a dying instance are retried on another; plain ones fail", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // `a` would take 30 s to answer; `b` answers at once.
+        const a = yield* workNode("a", 30_000)
+        const b = yield* workNode("b", 0)
+        const client = yield* clientNode({ retry: { initialBackoff: 5, maxBackoff: 20 } })
+        const letters: Array<DeadLetter> = []
+        yield* Stream.runForEach(client.deadLetters, (letter) => Effect.sync(() => letters.push(letter))).pipe(
+          Effect.forkScoped,
+        )
+        // Only `a` is known while the calls start, so all three run there.
+        yield* client.connect(a.node.endpoints()[0]!)
+        const work = client.client(Work)
+        const options = { timeout: 10_000 }
+        const idempotent = yield* Effect.forkScoped(work.idempotent({}, options))
+        const keyed = yield* Effect.forkScoped(work.plain({}, { ...options, idempotencyKey: "k1" }))
+        const plain = yield* Effect.forkScoped(Effect.flip(work.plain({}, options)))
+        yield* wait(() => a.started.idempotent === 1 && a.started.plain === 2, "the three calls to run on a")
+        yield* client.connect(b.node.endpoints()[0]!)
+        // `a` goes away mid-call: its sockets close, the client sees the connection lost.
+        yield* a.node.transport.close
+        assert.strictEqual(yield* Fiber.join(idempotent), "b")
+        assert.strictEqual(yield* Fiber.join(keyed), "b")
+        const error = (yield* Fiber.join(plain)) as RpcError
+        assert.strictEqual(error.code, "unavailable")
+        assert.isUndefined(error.attempts, "sent once")
+        assert.deepStrictEqual(b.started, { idempotent: 1, plain: 1 }, "b ran the retried calls, not the plain one")
+        assert.strictEqual(client.metrics().retried, 2)
+        assert.strictEqual(client.metrics().sent, 5)
+        assert.strictEqual(client.metrics().acked, 0, "no ACKs asked for")
+        assert.deepStrictEqual(letters, [])
+      }),
+    ),
+  )
+
+  it.live("retried within maxAttempts, then given up on as retries-exhausted with the last error's code", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const a = yield* workNode("a", 0)
+        const client = yield* clientNode({ retry: { initialBackoff: 5, maxBackoff: 20, maxAttempts: 3 } })
+        const letters: Array<DeadLetter> = []
+        yield* Stream.runForEach(client.deadLetters, (letter) => Effect.sync(() => letters.push(letter))).pipe(
+          Effect.forkScoped,
+        )
+        yield* client.connect(a.node.endpoints()[0]!)
+        yield* a.node.transport.close
+        yield* wait(() => client.metricsSnapshot().peers.every((peer) => !peer.connected), "a to be seen gone")
+        const error = (yield* Effect.flip(client.client(Work).idempotent({}, { timeout: 5000 }))) as RpcError
+        assert.strictEqual(error.code, "unavailable")
+        assert.strictEqual(error.attempts, 3)
+        yield* wait(() => letters.length === 1, "the dead letter")
+        assert.deepInclude(letters[0]!, {
+          reason: "retries-exhausted",
+          target: "Work/idempotent",
+          direction: "outbound",
+          attempt: 3,
+          count: 1,
+        })
+        assert.strictEqual(client.metrics().retried, 2)
+        assert.strictEqual(client.metrics().deadLettered, 1)
+        assert.strictEqual(client.metrics().sent, 0, "refused before the wire: no instance is connected")
       }),
     ),
   )

@@ -1,9 +1,9 @@
 /**
- * The at-least-once loop around single call attempts: sends an attempt, and when it fails in a way another
- * attempt may fix (lost ACK, `unavailable`, `overloaded`) waits a jittered, exponentially growing delay and
- * sends it again, routed afresh (so it may reach another instance), until it succeeds, fails for good, runs
- * out of attempts, or would not finish before the call's deadline. Every attempt carries the same idempotency
- * key and its attempt number.
+ * The retry loop around single call attempts, for at-least-once calls and for at-most-once calls that are safe
+ * to repeat: sends an attempt, and when it fails in a way another attempt may fix (lost ACK, `unavailable`,
+ * `overloaded`) waits a jittered, exponentially growing delay and sends it again, routed afresh (so it may
+ * reach another instance), until it succeeds, fails for good, runs out of attempts, or would not finish before
+ * the call's deadline. Every attempt carries the same idempotency key (if any) and its attempt number.
  */
 import { Effect } from "effect"
 import * as DeliveryPolicy from "../DeliveryPolicy.ts"

@@ -40,7 +40,7 @@ export interface NodeMetrics {
   sent: number
   /** ACKs received for at-least-once calls this node sent. */
   acked: number
-  /** Attempts after the first, for at-least-once calls. */
+  /** Attempts after the first, for calls retried: at-least-once ones, and at-most-once ones safe to repeat. */
   retried: number
   /** Requests answered from the dedupe window without running the handler. */
   deduplicated: number
