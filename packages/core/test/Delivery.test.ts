@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Transport, ZmqTransport } from "@zactor/transport"
+import { Transport, type TransportShape, ZmqTransport } from "@zactor/transport"
 import { Effect, Fiber, Schema, Stream } from "effect"
+import * as Actor from "../src/Actor.ts"
+import * as ActorRef from "../src/ActorRef.ts"
 import * as Contract from "../src/Contract.ts"
 import type { DeadLetter } from "../src/DeadLetter.ts"
 import * as DedupeStore from "../src/DedupeStore.ts"
@@ -333,6 +335,121 @@ describe("at-most-once calls that are safe to repeat", () => {
         assert.strictEqual(client.metrics().retried, 2)
         assert.strictEqual(client.metrics().deadLettered, 1)
         assert.strictEqual(client.metrics().sent, 0, "refused before the wire: no instance is connected")
+      }),
+    ),
+  )
+})
+
+/** The one envelope a lossy node loses: the first whose direction and kind match (and target, for requests). */
+interface Loss {
+  readonly direction: "in" | "out"
+  readonly kind: Envelope.Kind
+  readonly targetPrefix?: string
+}
+
+/**
+ * A real ZeroMQ transport that loses one envelope, as a dying connection would: the node above it never sees a
+ * lost inbound one, and a lost outbound one never leaves. `lost` counts what it lost.
+ */
+const lossyTransport = (inner: TransportShape, loss: Loss) => {
+  const state = { lost: 0 }
+  const loses = (direction: Loss["direction"], payload: Uint8Array): boolean => {
+    if (state.lost > 0 || direction !== loss.direction) return false
+    const envelope = Envelope.decode(payload)
+    if (Envelope.isMalformed(envelope) || envelope[1] !== loss.kind) return false
+    if (
+      loss.targetPrefix !== undefined &&
+      !(envelope[1] === Envelope.Kind.Request && envelope[3].startsWith(loss.targetPrefix))
+    )
+      return false
+    state.lost++
+    return true
+  }
+  const transport: TransportShape = {
+    ...inner,
+    offer: (peer, payload) => (loses("out", payload) ? undefined : inner.offer(peer, payload)),
+    pollReceived: () => {
+      const received = inner.pollReceived()
+      if (received === undefined) return undefined
+      return { ...received, payloads: received.payloads.filter((payload) => !loses("in", payload)) }
+    },
+  }
+  return { transport, state }
+}
+
+const Counter = Contract.make("Counter", {
+  add: Contract.unary({ payload: Schema.Struct({ by: Schema.Number }), success: Schema.Number }),
+  total: Contract.unary({ payload: Schema.Struct({}), success: Schema.Number }),
+})
+
+/** Counts every message it processes, so a duplicate effect would show in `total`. */
+const CounterActor = Actor.make(Counter, {
+  initialState: 0,
+  handlers: {
+    add: ({ by }, context) =>
+      Effect.sync(() => {
+        context.setState(context.state + by)
+        return context.state
+      }),
+    total: (_, context) => Effect.succeed(context.state),
+  },
+})
+
+/** An actor `counter` on a node whose transport loses one envelope; a client node to reach it. */
+const lossyActor = (loss: Loss) =>
+  Effect.gen(function* () {
+    const lossy = lossyTransport(yield* ZmqTransport.make({}), loss)
+    const host = yield* Node.make({ id: "host" }).pipe(Effect.provideService(Transport, lossy.transport))
+    const ref = yield* Actor.spawnOn(host, CounterActor, "counter")
+    const client = yield* clientNode({ retry: { ackTimeout: 150, initialBackoff: 10 } })
+    return { host, ref, client, lossy: lossy.state }
+  })
+
+describe("at-least-once actor messages", () => {
+  it.live("an ask whose reply is lost is sent again with its key and answered from the window: processed once", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { host, ref, client, lossy } = yield* lossyActor({ direction: "out", kind: Envelope.Kind.Reply })
+        const counter = ActorRef.ask(client, ref)
+        const total = yield* counter.add({ by: 5 }, { delivery: "at-least-once", timeout: 5000 })
+        assert.strictEqual(lossy.lost, 1, "the first attempt's reply was lost")
+        assert.strictEqual(total, 5, "the stored reply of the first attempt")
+        assert.strictEqual(client.metrics().retried, 1)
+        assert.strictEqual(client.metrics().sent, 2)
+        assert.strictEqual(host.metrics().deduplicated, 1, "the retry did not reach the actor")
+        assert.strictEqual(yield* counter.total({}), 5, "the actor processed the message once")
+      }),
+    ),
+  )
+
+  it.live("a tell lost on its way to the actor's node is sent again until ACKed: processed once", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { host, ref, client, lossy } = yield* lossyActor({
+          direction: "in",
+          kind: Envelope.Kind.Request,
+          targetPrefix: "@counter/",
+        })
+        yield* ActorRef.tell(client, ref).add({ by: 3 }, { delivery: "at-least-once", timeout: 5000 })
+        assert.strictEqual(lossy.lost, 1, "the first attempt never reached the actor's node")
+        assert.strictEqual(client.metrics().retried, 1)
+        assert.strictEqual(client.metrics().sent, 2)
+        assert.strictEqual(host.metrics().deduplicated, 0)
+        assert.strictEqual(yield* ActorRef.ask(client, ref).total({}), 3, "processed once")
+      }),
+    ),
+  )
+
+  it.live("a tell whose ACK is lost is sent again; the duplicate is answered from the window: processed once", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // `add` finishes at once, so its answer stands for the ACK; that answer is what is lost.
+        const { host, ref, client, lossy } = yield* lossyActor({ direction: "out", kind: Envelope.Kind.Reply })
+        yield* ActorRef.tell(client, ref).add({ by: 4 }, { delivery: "at-least-once", timeout: 5000 })
+        assert.strictEqual(lossy.lost, 1)
+        assert.strictEqual(client.metrics().retried, 1)
+        assert.strictEqual(host.metrics().deduplicated, 1)
+        assert.strictEqual(yield* ActorRef.ask(client, ref).total({}), 4, "processed once")
       }),
     ),
   )
