@@ -1,6 +1,6 @@
 /**
- * Typed topics: PUB/SUB events that say what they lost. A topic is a name and a codec (an Effect Schema, or any
- * `BodyCodec` such as a generated protobuf message); any node publishes typed events on it and any node subscribes,
+ * Typed topics: PUB/SUB events that say what they lost. A topic is a name and a codec (an Effect Schema, a
+ * protobuf-es message schema, or any `BodyCodec`); any node publishes typed events on it and any node subscribes,
  * receiving a stream of events interleaved with notices: gaps (how many events were missed and why), publisher
  * restarts, publisher liveness, and snapshot boundaries.
  *
@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect } from "effect"
+import { Context, Data, Duration, Effect, Result } from "effect"
 import * as Contract from "./Contract.ts"
 
 // ---- topics ------------------------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ export const make = <A>(name: string, spec: { readonly schema: Contract.WireSche
   fromCodec(name, { ...spec, codec: Contract.schemaCodec(spec.schema) })
 
 /**
- * Declares a topic from a codec, e.g. a protobuf message's. Throws like `make`.
+ * Declares a topic from any codec (`fromProtobuf` builds one for a protobuf-es message). Throws like `make`.
  *
  * @since 0.1.0
  */
@@ -95,6 +95,74 @@ export const fromCodec = <A>(
     key: spec.key,
     lastValueCache: cache ? { maxKeys } : undefined,
   }
+}
+
+/**
+ * The functions of `@bufbuild/protobuf` (v2) that a protobuf topic encodes and decodes with. Pass the module itself
+ * (`import * as protobuf from "@bufbuild/protobuf"`): zactor's core does not depend on it.
+ *
+ * @since 0.1.0
+ */
+export interface ProtobufRuntime<S, A> {
+  readonly toBinary: (schema: S, message: A) => Uint8Array
+  readonly fromBinary: (schema: S, bytes: Uint8Array) => A
+  readonly isMessage: (value: unknown, schema: S) => boolean
+}
+
+/**
+ * The message type of a protobuf-es v2 schema, read from its generated type (`GenMessage<T>` gives `T`); a schema
+ * without one (a `DescMessage` from a registry at run time) gives protobuf-es's untyped message.
+ *
+ * @since 0.1.0
+ */
+export type ProtobufMessageOf<S> = S extends { readonly $codegenv2: { readonly a: infer A } }
+  ? A
+  : { readonly $typeName: string }
+
+/** Runs one protobuf step, turning what it throws (a malformed message, bad UTF-8) into a codec issue. */
+const attempt = <A>(step: () => A): Result.Result<A, Contract.CodecIssue> => {
+  try {
+    return Result.succeed(step())
+  } catch (error) {
+    return Result.fail({ message: error instanceof Error ? error.message : String(error), path: [] })
+  }
+}
+
+/**
+ * Declares a topic whose events are messages of a protobuf-es schema (`XxxSchema` from protoc-gen-es): each event
+ * travels as the message's binary encoding. A publisher refuses anything but a message of that schema (made with
+ * `create`) with `InvalidEvent`; a subscriber reports bytes that do not parse as an `Invalid` gap. Throws like
+ * `make`.
+ *
+ * @example
+ * ```ts
+ * import * as protobuf from "@bufbuild/protobuf"
+ * import { QuoteSchema } from "./gen/quotes_pb.js"
+ *
+ * const Quotes = Topic.fromProtobuf("quotes", { schema: QuoteSchema, protobuf, key: (quote) => quote.symbol })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromProtobuf = <S extends { readonly typeName: string }>(
+  name: string,
+  spec: {
+    readonly schema: S
+    readonly protobuf: ProtobufRuntime<S, ProtobufMessageOf<S>>
+  } & TopicSettings<ProtobufMessageOf<S>>,
+): Topic<ProtobufMessageOf<S>> => {
+  const { schema, protobuf } = spec
+  const codec: Contract.BodyCodec<ProtobufMessageOf<S>> = {
+    encode: (value) =>
+      protobuf.isMessage(value, schema)
+        ? attempt(() => protobuf.toBinary(schema, value))
+        : Result.fail({ message: `expected a ${schema.typeName} message, made with create()`, path: [] }),
+    decode: (wire) =>
+      wire instanceof Uint8Array
+        ? attempt(() => protobuf.fromBinary(schema, wire))
+        : Result.fail({ message: `expected the binary encoding of ${schema.typeName}`, path: [] }),
+  }
+  return fromCodec(name, { codec, key: spec.key, lastValueCache: spec.lastValueCache })
 }
 
 // ---- what a subscription emits -----------------------------------------------------------------------------

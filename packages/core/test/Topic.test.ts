@@ -11,6 +11,7 @@ import {
   missedOf,
   network,
   Prices,
+  publisherAndSubscriber,
   Ticks,
   waitFor,
 } from "./topicFixtures.ts"
@@ -22,11 +23,7 @@ describe("topics on the memory transport", () => {
   it.live("delivers typed events in order from a connected publisher, no gaps", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = network()
-        const pub = yield* memoryNode(net, { id: "pub" })
-        const publisher = yield* pub.topics.publisher(Ticks)
-        const sub = yield* memoryNode(net, { id: "sub" })
-        yield* sub.connect(pub.endpoints()[0]!)
+        const { pub, publisher, sub } = yield* publisherAndSubscriber(Ticks)
         const messages = yield* collect(sub.topics.subscribe(Ticks))
         yield* waitFor(() => up(messages, "pub"), "publisher up")
         for (let n = 1; n <= 1000; n++) assert.isUndefined(publisher.offer({ n }))
@@ -87,11 +84,7 @@ describe("topics on the memory transport", () => {
   it.live("key filters: only matching keys, and the skipped ones are not reported as gaps", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = network()
-        const pub = yield* memoryNode(net, { id: "pub" })
-        const publisher = yield* pub.topics.publisher(Prices)
-        const sub = yield* memoryNode(net, { id: "sub" })
-        yield* sub.connect(pub.endpoints()[0]!)
+        const { publisher, sub } = yield* publisherAndSubscriber(Prices)
         const exact = yield* collect(sub.topics.subscribe(Prices, { keys: ["EUR/USD"], snapshot: false }))
         const prefix = yield* collect(sub.topics.subscribe(Prices, { keyPrefix: "GBP", snapshot: false }))
         yield* waitFor(() => up(exact, "pub") && up(prefix, "pub"), "publisher up")
@@ -310,11 +303,7 @@ describe("topics on the memory transport", () => {
   it.live("slow subscribers: drop-newest and drop-oldest keep memory bounded and report what they dropped", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = network()
-        const pub = yield* memoryNode(net, { id: "pub" })
-        const publisher = yield* pub.topics.publisher(Ticks)
-        const sub = yield* memoryNode(net, { id: "sub" })
-        yield* sub.connect(pub.endpoints()[0]!)
+        const { publisher, sub } = yield* publisherAndSubscriber(Ticks)
         const pullOf = (policy: Topic.SlowSubscriberPolicy) =>
           Stream.toPull(sub.topics.subscribe(Ticks, { policy, bufferSize: 100 }))
         const newest = yield* pullOf("drop-newest")
@@ -352,11 +341,7 @@ describe("topics on the memory transport", () => {
   it.live("disconnect-and-resync: one Resync gap of exactly the discarded events, a fresh snapshot, then no hole", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = network()
-        const pub = yield* memoryNode(net, { id: "pub" })
-        const publisher = yield* pub.topics.publisher(Prices)
-        const sub = yield* memoryNode(net, { id: "sub" })
-        yield* sub.connect(pub.endpoints()[0]!)
+        const { publisher, sub } = yield* publisherAndSubscriber(Prices)
         const pull = yield* Stream.toPull(
           sub.topics.subscribe(Prices, { policy: "disconnect-and-resync", bufferSize: 50 }),
         )

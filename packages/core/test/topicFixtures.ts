@@ -36,6 +36,17 @@ export const memoryNode = (
 /** A fresh memory network. */
 export const network = () => MemoryNetwork.makeUnsafe()
 
+/** Node "pub" publishing `topic`, and node "sub" connected to it, on a fresh memory network. */
+export const publisherAndSubscriber = <A>(topic: Topic.Topic<A>) =>
+  Effect.gen(function* () {
+    const net = network()
+    const pub = yield* memoryNode(net, { id: "pub" })
+    const publisher = yield* pub.topics.publisher(topic)
+    const sub = yield* memoryNode(net, { id: "sub" })
+    yield* sub.connect(pub.endpoints()[0]!)
+    return { pub, publisher, sub }
+  })
+
 /** Collects a subscription's messages into an array, in a fiber of the scope. */
 export const collect = <A>(stream: Stream.Stream<Topic.Message<A>, Topic.TopicError>) =>
   Effect.gen(function* () {
