@@ -31,6 +31,8 @@ process.on("exit", () => rmSync(scratch, { recursive: true, force: true }))
 const tally = { ok: 0, failed: new Map<string, number>(), started: 0, killed: [] as Array<number> }
 const restarts: Array<number> = []
 const succeeded = new Set<string>()
+/** Calls started and not yet ended with a reply or an error: any left at the end never finished (lost). */
+const unfinished = new Set<string>()
 const say = (line: string): void => {
   if (tty) process.stdout.write("\r\x1b[2K")
   console.log(line)
@@ -89,9 +91,11 @@ const program = Effect.gen(function* () {
   const caller = Effect.gen(function* () {
     while (Date.now() < until) {
       const job = `job-${++tally.started}`
+      unfinished.add(job)
       const exit = yield* Effect.exit(
         pool.client.run({ job, n: tally.started % 1000 }, { idempotencyKey: job, timeout: "10 seconds" }),
       )
+      unfinished.delete(job)
       if (exit._tag === "Success") {
         tally.ok++
         succeeded.add(job)
@@ -126,7 +130,12 @@ const program = Effect.gen(function* () {
     }
   }).pipe(Effect.forkScoped)
 
-  yield* Effect.forEach(Array.from({ length: callers }), () => caller, { concurrency: "unbounded", discard: true })
+  // Each call has a 10 s deadline, so every caller ends soon after the load does; a call still running after that
+  // (plus slack for a loaded machine) never finished: the callers are stopped and it stays in `unfinished`.
+  yield* Effect.forEach(Array.from({ length: callers }), () => caller, {
+    concurrency: "unbounded",
+    discard: true,
+  }).pipe(Effect.timeoutOption((seconds + 20) * 1000))
   const elapsed = (Date.now() - startedAt) / 1000
   yield* Fiber.join(chaos)
   // The last kill may land near the end of the load: give its restart time to show.
@@ -147,6 +156,10 @@ for (const line of readFileSync(ledger, "utf8").split("\n")) {
 }
 const duplicates = [...effects.values()].filter((count) => count > 1).length
 const missing = [...succeeded].filter((job) => !effects.has(job)).length
+// Lost, from the ledger rather than by subtraction: a call the client saw succeed whose effect is not there
+// exactly once (missing, or doubled), plus a call that never ended with a reply or an error.
+const notExactlyOnce = [...succeeded].filter((job) => effects.get(job) !== 1).length
+const lost = notExactlyOnce + unfinished.size
 let deduplicated = 0
 for (const file of readdirSync(statsDirectory).filter((name) => name.endsWith(".json"))) {
   deduplicated += (JSON.parse(readFileSync(join(statsDirectory, file), "utf8")) as { deduplicated: number })
@@ -154,7 +167,6 @@ for (const file of readdirSync(statsDirectory).filter((name) => name.endsWith(".
 }
 const uncertain = tally.failed.get("outcome unknown") ?? 0
 const failed = [...tally.failed.values()].reduce((a, b) => a + b, 0) - uncertain
-const lost = tally.started - tally.ok - failed - uncertain
 const row = (label: string, value: string | number) => console.log(`  ${label.padEnd(22)}${value}`)
 
 console.log("")
@@ -170,7 +182,10 @@ row("calls deduplicated", deduplicated)
 // is not run again (that could double it) and the caller gets a typed error saying so.
 row("outcome unknown", `${uncertain} (handler killed mid-way; typed error, never re-run)`)
 row("calls failed", `${failed}${failed > 0 ? ` ${JSON.stringify(Object.fromEntries(tally.failed))}` : ""}`)
-row("calls lost", lost)
+row(
+  "calls lost",
+  `${lost} (${notExactlyOnce} succeeded without exactly one ledger line, ${unfinished.size} never finished)`,
+)
 row("ledger", `${effects.size} effects, ${duplicates} duplicated, ${missing} missing for succeeded calls`)
 const healthy =
   failed === 0 && lost === 0 && duplicates === 0 && missing === 0 && restarts.length >= tally.killed.length
