@@ -1,12 +1,17 @@
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Transport, type TransportShape, ZmqTransport } from "@zactor/transport"
-import { Effect, Fiber, Schema, Stream } from "effect"
+import * as Harness from "@zactor/transport/testing/harness"
+import { Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
 import * as Actor from "../src/Actor.ts"
 import * as ActorRef from "../src/ActorRef.ts"
 import * as Contract from "../src/Contract.ts"
 import type { DeadLetter } from "../src/DeadLetter.ts"
 import * as DedupeStore from "../src/DedupeStore.ts"
 import * as Envelope from "../src/Envelope.ts"
+import * as FileDedupeStore from "../src/FileDedupeStore.ts"
 import * as Node from "../src/Node.ts"
 import type { NodeOptions } from "../src/NodeOptions.ts"
 import * as Prometheus from "../src/Prometheus.ts"
@@ -33,12 +38,14 @@ const wait = (condition: () => boolean, what: string) =>
     }
   })
 
-/** A node serving Ledger whose handler appends to `entries`, with an injectable dedupe store. */
-const ledgerNode = (id: string, store?: DedupeStore.DedupeStoreShape) =>
+/** A node serving Ledger whose handler appends to `entries`, with an injectable dedupe store and endpoint. */
+const ledgerNode = (id: string, store?: DedupeStore.DedupeStoreShape, endpoint?: string) =>
   Effect.gen(function* () {
     const entries: Array<string> = []
     const transport = yield* ZmqTransport.make({})
-    const make = Node.make({ id }).pipe(Effect.provideService(Transport, transport))
+    const make = Node.make({ id, ...(endpoint === undefined ? {} : { bind: [endpoint] }) }).pipe(
+      Effect.provideService(Transport, transport),
+    )
     const node = yield* store === undefined ? make : make.pipe(Effect.provideService(DedupeStore.DedupeStore, store))
     yield* node.serve(Ledger, {
       append: ({ entry }) => Effect.sync(() => entries.push(entry)),
@@ -161,6 +168,66 @@ describe("idempotency keys and the dedupe window", () => {
       store.abandon("a")
       assert.strictEqual(store.begin("a", "f")._tag, "New")
     }),
+  )
+})
+
+describe("a duplicate after the receiver restarted", () => {
+  /**
+   * Serves Ledger at one endpoint with the store `storeOf()` gives, calls it with key "k", restarts the node (a
+   * new node and a new store object at the same endpoint, as a restarted process would have), and sends the
+   * same call again from the same client. Returns each instance's effects and metrics.
+   */
+  const callAcrossRestart = (storeOf: () => DedupeStore.DedupeStoreShape | undefined) =>
+    Effect.gen(function* () {
+      const endpoint = `tcp://127.0.0.1:${yield* Effect.promise(() => Harness.freePort())}`
+      const client = yield* clientNode()
+      const connected = () =>
+        client.metricsSnapshot().peers.some((peer) => peer.endpoint === endpoint && peer.connected)
+      const ledger = client.client(Ledger, { endpoint })
+      const firstScope = yield* Scope.make()
+      const first = yield* Scope.provide(firstScope)(ledgerNode("before", storeOf(), endpoint))
+      const firstReply = yield* ledger.append({ entry: "a" }, { idempotencyKey: "k" })
+      assert.strictEqual(yield* ledger.append({ entry: "a" }, { idempotencyKey: "k" }), firstReply)
+      assert.strictEqual(first.node.metrics().deduplicated, 1, "a duplicate before the restart: from the window")
+      yield* Scope.close(firstScope, Exit.void)
+      yield* wait(() => !connected(), "the client to see the receiver go")
+      const second = yield* ledgerNode("after", storeOf(), endpoint)
+      yield* wait(connected, "the client to reconnect to the restarted receiver")
+      const secondReply = yield* ledger.append({ entry: "a" }, { idempotencyKey: "k" })
+      return { first, second, firstReply, secondReply }
+    })
+
+  it.live("in memory: the window died with the receiver, so the handler runs again (as DELIVERY.md says)", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { first, second } = yield* callAcrossRestart(() => undefined)
+        assert.deepStrictEqual(first.entries, ["a"])
+        assert.deepStrictEqual(second.entries, ["a"], "the duplicate ran the handler on the restarted receiver")
+        assert.strictEqual(second.node.metrics().deduplicated, 0)
+        assert.strictEqual(second.node.metrics().requestsServed, 1)
+      }),
+    ),
+  )
+
+  it.live("file store: the duplicate is answered from the store with the first reply, the handler not run", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const directory = mkdtempSync(join(tmpdir(), "zactor-delivery-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+        const stores: Array<FileDedupeStore.FileDedupeStoreShape> = []
+        const { first, second, firstReply, secondReply } = yield* callAcrossRestart(() => {
+          const store = FileDedupeStore.makeUnsafe({ directory })
+          stores.push(store)
+          return store
+        })
+        assert.deepStrictEqual(first.entries, ["a"])
+        assert.deepStrictEqual(second.entries, [], "the restarted receiver did not run the handler")
+        assert.strictEqual(secondReply, firstReply)
+        assert.strictEqual(second.node.metrics().deduplicated, 1)
+        assert.strictEqual(second.node.metrics().requestsServed, 0)
+        assert.strictEqual(stores[1]!.stats().answeredFromStore, 1)
+      }),
+    ),
   )
 })
 
