@@ -13,15 +13,18 @@
  *   idempotency keys, at-least-once delivery) are then retried by the caller's delivery loop on another worker.
  * - Routing: the node's (least outstanding calls among live instances; see `Node.route`), or the pool's own
  *   least-in-flight choice for in-process workers.
- * - Size between `minSize` and `maxSize` (`resize`); graceful `drain`: stop routing new calls, let the calls
- *   in flight finish (up to `drainTimeout`), then stop the workers.
+ * - Size between `minSize` and `maxSize`: set by hand (`resize`), or by the load (`autoscale`: grow by one
+ *   worker while the calls in flight per worker stay high, shrink by one while they stay low). A worker
+ *   removed by a shrink is retired gracefully: no new call is routed to it, the calls in flight to it finish
+ *   (up to `drainTimeout`), then it stops. `drain` does that for every worker and stops the pool.
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Exit, Scope, type Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Scope, Semaphore, type Stream } from "effect"
 import * as ChildSpec from "./ChildSpec.ts"
 import type * as Contract from "./Contract.ts"
 import * as InProcess from "./internal/inProcessWorkers.ts"
+import * as Autoscaler from "./internal/poolAutoscaler.ts"
 import * as Spares from "./internal/spareProcesses.ts"
 import * as Node from "./Node.ts"
 import * as ProcessChild from "./ProcessChild.ts"
@@ -62,6 +65,39 @@ export interface WorkerPoolOptions extends Omit<Supervisor.SupervisorOptions, "s
    * process. Default 0.
    */
   readonly spares?: number | undefined
+  /** Sizes the pool by its load within `[minSize, maxSize]` (see `AutoscaleOptions`). Default off. */
+  readonly autoscale?: AutoscaleOptions | true | undefined
+}
+
+/**
+ * Load-based sizing. Every `sampleInterval` the pool adds up the calls in flight to its live workers (for each,
+ * the larger of the calls in flight from the pool's node and the requests it last reported serving, so callers
+ * on other nodes count too). It grows by one worker when, over the last `scaleUpAfter`, that averaged more than
+ * `scaleUpAbove` per worker; it shrinks by one (the newest worker, drained first) when, over the last
+ * `scaleDownAfter`, it averaged at most `scaleDownBelow` per worker counted on one worker fewer. Never below
+ * `minSize` (at least 1) nor above `maxSize`. After each change the next needs a whole window of samples again,
+ * so a pool grows at most one worker per `scaleUpAfter` (plus a worker's start) and shrinks at most one per
+ * `scaleDownAfter` (plus its drain).
+ *
+ * @since 0.1.0
+ */
+export interface AutoscaleOptions {
+  /**
+   * Grow when the calls in flight per worker averaged above this. Default 2: a worker whose handlers use the
+   * CPU queues calls beyond one; raise it for handlers that mostly wait on I/O.
+   */
+  readonly scaleUpAbove?: number | undefined
+  /** How long the load must stay above `scaleUpAbove` before a grow. Default 1 s. */
+  readonly scaleUpAfter?: Duration.Input | undefined
+  /**
+   * Shrink when the calls in flight averaged at most this per worker of a pool one worker smaller. Default half
+   * of `scaleUpAbove` (must be below it: a shrink must not itself call for a grow). 0: only when idle.
+   */
+  readonly scaleDownBelow?: number | undefined
+  /** How long the load must stay that low before a shrink. Default 30 s. */
+  readonly scaleDownAfter?: Duration.Input | undefined
+  /** How often the load is sampled. Default 100 ms. */
+  readonly sampleInterval?: Duration.Input | undefined
 }
 
 /**
@@ -69,7 +105,12 @@ export interface WorkerPoolOptions extends Omit<Supervisor.SupervisorOptions, "s
  *
  * @since 0.1.0
  */
-export const defaults = Object.freeze({ minSize: 1, drainTimeoutMs: 5_000, restartsPerWorker: 3 })
+export const defaults = Object.freeze({
+  minSize: 1,
+  drainTimeoutMs: 5_000,
+  restartsPerWorker: 3,
+  autoscale: Object.freeze({ scaleUpAbove: 2, scaleUpAfterMs: 1_000, scaleDownAfterMs: 30_000, sampleIntervalMs: 100 }),
+})
 
 /**
  * A snapshot of one worker.
@@ -115,7 +156,11 @@ export interface WorkerPoolShape<C extends Contract.Contract> {
   readonly workers: () => ReadonlyArray<WorkerInfo>
   /** The managed workers wanted now. */
   readonly size: () => number
-  /** Starts or drains workers to reach `size`. Fails `InvalidSize` outside `[minSize, maxSize]`. */
+  /**
+   * Starts workers, or retires the newest ones (drained: calls in flight to them finish first), to reach `size`.
+   * With `autoscale` on, the autoscaler goes on from the new size. Fails `InvalidSize` outside
+   * `[minSize, maxSize]`, `Stopped` once drained.
+   */
   readonly resize: (size: number) => Effect.Effect<void, WorkerPoolError | SupervisorError>
   /** The supervisor's events (worker started, exited, restarted, escalated). */
   readonly events: Stream.Stream<Supervisor.SupervisorEvent>
@@ -180,10 +225,10 @@ export const makeOn = <C extends Contract.Contract, R = never>(
     if (!Number.isInteger(initial) || initial < minSize || initial > maxSize) {
       return yield* invalid(`pool ${id}: size ${initial} outside [${minSize}, ${maxSize}]`)
     }
-    const drainMs =
-      options.drainTimeout === undefined
-        ? defaults.drainTimeoutMs
-        : Duration.toMillis(Duration.fromInputUnsafe(options.drainTimeout))
+    const drainMs = drainTimeoutMs(options)
+    const autoscale = options.autoscale === undefined ? undefined : resolveAutoscale(options.autoscale)
+    if (typeof autoscale === "string") return yield* invalid(`pool ${id}: ${autoscale}`)
+    if (autoscale !== undefined && minSize < 1) return yield* invalid(`pool ${id}: autoscale needs minSize >= 1`)
     const inProcess = workers._tag === "InProcess" ? new InProcess.Workers(id, contract) : undefined
     if (inProcess !== undefined) yield* node.serve(contract, inProcess.handlers() as Node.Handlers<C, R>)
     const spareCount = workers._tag === "Processes" ? (options.spares ?? 0) : 0
@@ -229,6 +274,8 @@ export const makeOn = <C extends Contract.Contract, R = never>(
     if (spares !== undefined) yield* spares.fill()
     let size = initial
     let drained = false
+    // Resizes, by hand or by the autoscaler, apply one at a time.
+    const sizing = yield* Semaphore.make(1)
 
     const drain = Effect.suspend(() => {
       if (drained) return supervisor.stop
@@ -252,22 +299,37 @@ export const makeOn = <C extends Contract.Contract, R = never>(
 
     // Workers added by `resize` start with the services the pool started with.
     const context = yield* Effect.context<R>()
+    /** Retires the newest worker: no new calls to it, those in flight finish (bounded), then it stops. */
+    const retireNewest = Effect.suspend(() => {
+      const newest = supervisor.children()[supervisor.children().length - 1]!
+      const endpoint = (newest.value as ProcessWorker | undefined)?.endpoint
+      // An in-process worker drains in its own finalizer; a process worker's connection drains here, before the
+      // process is asked to stop (its finalizer then finds the connection gone).
+      const viaConnection = inProcess === undefined && endpoint !== undefined
+      return Effect.andThen(
+        viaConnection ? node.disconnect(endpoint, { drain: drainMs }) : Effect.void,
+        supervisor.terminateChild(newest.id),
+      )
+    })
+    const window = autoscale === undefined ? undefined : new Autoscaler.LoadWindow(autoscale, performance.now())
     const resize = (target: number): Effect.Effect<void, WorkerPoolError | SupervisorError> =>
-      Effect.gen(function* () {
-        if (drained) return yield* new WorkerPoolError({ reason: "Stopped", pool: id, message: `pool ${id} drained` })
-        if (!Number.isInteger(target) || target < minSize || target > maxSize) {
-          return yield* invalid(`pool ${id}: size ${target} outside [${minSize}, ${maxSize}]`)
-        }
-        while (size < target) {
-          yield* supervisor.startChild(workerSpec()).pipe(Effect.provideContext(context))
-          size++
-        }
-        while (size > target) {
-          const last = supervisor.children()[supervisor.children().length - 1]!
-          yield* supervisor.terminateChild(last.id)
-          size--
-        }
-      })
+      sizing.withPermit(
+        Effect.gen(function* () {
+          if (drained) return yield* new WorkerPoolError({ reason: "Stopped", pool: id, message: `pool ${id} drained` })
+          if (!Number.isInteger(target) || target < minSize || target > maxSize) {
+            return yield* invalid(`pool ${id}: size ${target} outside [${minSize}, ${maxSize}]`)
+          }
+          while (size < target) {
+            yield* supervisor.startChild(workerSpec()).pipe(Effect.provideContext(context))
+            size++
+          }
+          while (size > target) {
+            // Wanted no more from now on, while it drains.
+            size--
+            yield* retireNewest
+          }
+        }).pipe(Effect.ensuring(Effect.sync(() => window?.reset(performance.now())))),
+      )
 
     const workersNow = (): ReadonlyArray<WorkerInfo> => {
       const remotes = node.remotes()
@@ -300,6 +362,35 @@ export const makeOn = <C extends Contract.Contract, R = never>(
       return list
     }
 
+    if (autoscale !== undefined && window !== undefined) {
+      /** The live workers and the calls in flight to them (see `AutoscaleOptions`). */
+      const load = () => {
+        const byEndpoint = new Map(node.remotes().map((r) => [r.endpoint, r]))
+        let workers = 0
+        let inflight = 0
+        for (const worker of workersNow()) {
+          const remote = worker.endpoint === undefined ? undefined : byEndpoint.get(worker.endpoint)
+          if (worker.status !== "running" || remote?.liveness.state === "dead") continue
+          workers++
+          inflight += Math.max(worker.outstanding, remote?.liveness.load?.inflight ?? 0)
+        }
+        return { workers, inflight }
+      }
+      const step = Effect.suspend(() => {
+        if (drained) return Effect.void
+        const now = performance.now()
+        const { workers, inflight } = load()
+        window.record(now, inflight)
+        const decision = window.decide(now, size, workers, minSize, maxSize)
+        if (decision === undefined) return Effect.void
+        return resize(decision === "grow" ? size + 1 : size - 1).pipe(
+          Effect.catch((error) => Effect.logWarning(`pool ${id}: autoscaling to ${decision} failed`, error)),
+        )
+      })
+      // Forked after the drain finalizer was added: interrupted before the pool drains.
+      yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(autoscale.sampleIntervalMs), step)))
+    }
+
     const shape: WorkerPoolShape<C> = {
       id,
       // In-process workers are served by this node itself: its client reaches them through its own endpoint.
@@ -329,6 +420,39 @@ export const make = <C extends Contract.Contract, R = never>(
   options?: WorkerPoolOptions,
 ): Effect.Effect<WorkerPoolShape<C>, SupervisorError | WorkerPoolError, Scope.Scope | Node.Node | R> =>
   Node.Node.use((node) => makeOn(node, contract, workers, options))
+
+// ---- options -------------------------------------------------------------------------------------------------
+
+const drainTimeoutMs = (options: WorkerPoolOptions): number =>
+  options.drainTimeout === undefined
+    ? defaults.drainTimeoutMs
+    : Duration.toMillis(Duration.fromInputUnsafe(options.drainTimeout))
+
+/** The autoscaling rules with defaults applied, or what is wrong with them. */
+const resolveAutoscale = (
+  options: AutoscaleOptions | true,
+): (Autoscaler.AutoscaleConfig & { readonly sampleIntervalMs: number }) | string => {
+  const given = options === true ? {} : options
+  const ms = (input: Duration.Input | undefined, fallback: number) =>
+    input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
+  const scaleUpAbove = given.scaleUpAbove ?? defaults.autoscale.scaleUpAbove
+  const config = {
+    scaleUpAbove,
+    scaleUpAfterMs: ms(given.scaleUpAfter, defaults.autoscale.scaleUpAfterMs),
+    scaleDownBelow: given.scaleDownBelow ?? scaleUpAbove / 2,
+    scaleDownAfterMs: ms(given.scaleDownAfter, defaults.autoscale.scaleDownAfterMs),
+    sampleIntervalMs: ms(given.sampleInterval, defaults.autoscale.sampleIntervalMs),
+  }
+  if (!(config.scaleUpAbove > 0)) return "autoscale.scaleUpAbove must be > 0"
+  if (!(config.scaleDownBelow >= 0 && config.scaleDownBelow < config.scaleUpAbove)) {
+    return "autoscale.scaleDownBelow must be >= 0 and below scaleUpAbove"
+  }
+  if (!(config.sampleIntervalMs > 0 && Number.isFinite(config.sampleIntervalMs))) {
+    return "autoscale.sampleInterval must be a finite duration > 0"
+  }
+  if (!(config.scaleUpAfterMs >= 0 && config.scaleDownAfterMs >= 0)) return "autoscale windows must be >= 0"
+  return config
+}
 
 // ---- workers -------------------------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@
 //   to the dead worker after its death was noticed, and every call succeeds (none lost, none hanging).
 // - restart intensity: 3 kills within the period are restarted, the 4th escalates and stops the pool; a
 //   crash-looping worker is started 1 + 3 times with growing backoff and never again (no restart storm).
-// - graceful drain and resize.
+// - graceful drain and resize: a worker removed by a shrink finishes the slow call it has in flight.
+// - autoscaling: under a steady load the pool grows to maxSize; when the load stops it shrinks back to minSize,
+//   one drained worker at a time (a slow call on the retired worker completes).
 
 import { cpus, loadavg } from "node:os"
 import { monitorEventLoopDelay } from "node:perf_hooks"
@@ -183,6 +185,13 @@ const killScenario = (spares: number, servingBoundMs: number) =>
       }
       assert.strictEqual(pool.supervisor.counters().restarts, 3)
     }),
+  )
+
+/** `count` slow calls at once: routed by least outstanding calls, one lands on each of `count` idle workers. */
+const slowCallOnEveryWorker = (pool: WorkerPool.WorkerPoolShape<typeof PoolWork>, count: number, ms: number) =>
+  Effect.all(
+    Array.from({ length: count }, (_, i) => pool.client.work({ key: `slow${i}`, ms }, { timeout: "20 seconds" })),
+    { concurrency: "unbounded" },
   )
 
 describe("worker pools of processes", () => {
@@ -402,6 +411,108 @@ describe("worker pools of processes", () => {
     }),
   )
 
+  it.live(
+    "autoscaling: grows to maxSize under steady load, shrinks back to minSize when it stops, draining each worker",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const workerEntry = yield* bundled
+          const { node, sent } = yield* recordingNode({ id: "autoscaled-caller" })
+          const pool = yield* WorkerPool.makeOn(
+            node,
+            PoolWork,
+            WorkerPool.processes({ entry: workerEntry, readyTimeout: "20 seconds" }),
+            {
+              minSize: 1,
+              maxSize: 3,
+              // Short windows to keep the test short; 3 slow calls on 3 workers count as low (1.5 per worker of 2),
+              // so the first shrink comes while they are in flight.
+              autoscale: {
+                scaleUpAbove: 2,
+                scaleUpAfter: "500 millis",
+                scaleDownBelow: 1.5,
+                scaleDownAfter: "1500 millis",
+                sampleInterval: "50 millis",
+              },
+            },
+          )
+          const events = yield* recordEvents(pool.events)
+          const sizes: Array<number> = []
+          yield* Effect.forkScoped(
+            Effect.forever(
+              Effect.andThen(
+                Effect.sync(() => sizes.push(pool.workers().length)),
+                Effect.sleep(10),
+              ),
+            ),
+          )
+          // Steady load: 8 callers, one 20 ms call after another: 8 in flight, 8 per worker at size 1, 4 at 2.
+          let loading = true
+          let served = 0
+          const caller = Effect.whileLoop({
+            while: () => loading,
+            body: () => pool.client.work({ key: "load", ms: 20 }, { timeout: "10 seconds" }),
+            step: () => {
+              served++
+            },
+          })
+          const grownFrom = Date.now()
+          const load = yield* Effect.forkChild(
+            Effect.all(
+              Array.from({ length: 8 }, () => caller),
+              { concurrency: 8 },
+            ),
+          )
+          yield* waitFor(() => pool.size() === 3, 20_000, "the pool to grow to maxSize under load")
+          const grewMs = Date.now() - grownFrom
+          loading = false
+          yield* Fiber.join(load)
+          // The load stops; one slow call on each worker. The newest is retired first, while its call runs.
+          const newest = pool.workers()[2]!
+          const stoppedAt = Date.now()
+          const slow = yield* Effect.forkChild(slowCallOnEveryWorker(pool, 3, 4_000))
+          yield* waitFor(() => pool.workers().every((w) => w.outstanding > 0), 5_000, "a slow call on every worker")
+          yield* waitFor(() => pool.size() === 2, 3_500, "a shrink while the slow calls run")
+          const shrunkAt = Date.now()
+          const firstShrinkMs = shrunkAt - stoppedAt
+          // It takes no new call while it drains.
+          const probes = yield* Effect.all(
+            Array.from({ length: 20 }, (_, i) => pool.client.work({ key: `probe${i}`, ms: 0 })),
+            { concurrency: "unbounded" },
+          )
+          assert.notInclude(
+            probes.map((r) => r.pid),
+            newest.pid,
+          )
+          assert.strictEqual(sent.filter((r) => r.endpoint === newest.endpoint && r.at > shrunkAt).length, 0)
+          const replies = yield* Fiber.join(slow)
+          // Drained, not failed: the retired process answered its call, then stopped.
+          assert.include(
+            replies.map((r) => r.pid),
+            newest.pid,
+          )
+          yield* waitFor(() => !isAlive(newest.pid!), 5_000, "the retired worker to exit")
+          yield* waitFor(() => pool.size() === 1, 10_000, "the pool to shrink back to minSize")
+          const minMs = Date.now() - stoppedAt
+          yield* Effect.sleep(2_000)
+          console.log(
+            `autoscaling: ${served} calls under load, grew 1 -> 3 in ${grewMs} ms; load stopped: 3 -> 2 after ` +
+              `${firstShrinkMs} ms (its slow call drained), back to 1 after ${minMs} ms`,
+          )
+          assert.deepStrictEqual(
+            pool.workers().map((w) => w.id),
+            ["PoolWork-pool-1"],
+          )
+          assert.strictEqual(Math.max(...sizes), 3)
+          assert.strictEqual(Math.min(...sizes), 1)
+          // Retired, not crashed: no worker ended on its own, none was restarted.
+          assert.isFalse(events.some((e) => e._tag === "ChildExited"))
+          assert.strictEqual(pool.supervisor.counters().restarts, 0)
+        }),
+      ),
+    90_000,
+  )
+
   it.live("drain: calls in flight finish, new calls are refused, workers exit cleanly; resize within bounds", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -418,12 +529,21 @@ describe("worker pools of processes", () => {
         assert.strictEqual(pool.workers().filter((w) => w.status === "running").length, 3)
         const tooBig = yield* Effect.flip(pool.resize(4))
         assert.strictEqual(tooBig._tag === "WorkerPoolError" ? tooBig.reason : undefined, "InvalidSize")
-        // Shrinking drains the last worker: a slow call to it still completes.
+        // Shrinking drains the last worker: the slow call it has in flight completes, then it stops.
+        const retired = pool.workers()[2]!
+        const slowOnEach = yield* Effect.forkChild(slowCallOnEveryWorker(pool, 3, 1_000))
+        yield* waitFor(() => pool.workers().every((w) => w.outstanding > 0), 5_000, "a slow call on every worker")
         yield* pool.resize(2)
         assert.deepStrictEqual(
           pool.workers().map((w) => w.id),
           ["PoolWork-pool-1", "PoolWork-pool-2"],
         )
+        const slowReplies = yield* Fiber.join(slowOnEach)
+        assert.include(
+          slowReplies.map((r) => r.pid),
+          retired.pid,
+        )
+        assert.isFalse(isAlive(retired.pid!))
         // Slow calls in flight on every worker, then drain.
         const inflight = yield* Effect.forkChild(
           Effect.all(

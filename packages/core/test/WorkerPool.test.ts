@@ -1,10 +1,12 @@
 // Worker pools of in-process workers (handler sets served through one registration on the pool's node): the
 // least busy worker takes each call, a crashed worker is replaced with fresh state, drain finishes calls in
-// flight and refuses new ones; plus the restart arithmetic (intensity window, backoff) on its own.
+// flight and refuses new ones; load-based autoscaling grows the pool under load and shrinks it (drained) when the
+// load goes; a pool under a supervisor escalates to it; plus the restart and autoscaling arithmetic on its own.
 
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schema, Stream } from "effect"
 import * as Contract from "../src/Contract.ts"
+import * as Autoscaler from "../src/internal/poolAutoscaler.ts"
 import * as Intensity from "../src/internal/restartIntensity.ts"
 import { RpcError } from "../src/RpcError.ts"
 import type * as Supervisor from "../src/Supervisor.ts"
@@ -105,6 +107,139 @@ describe("WorkerPool (in-process workers)", () => {
         assert.strictEqual(below._tag === "WorkerPoolError" ? below.reason : undefined, "InvalidSize")
         const invalid = yield* Effect.flip(WorkerPool.makeOn(node, Work, makeWorkers(), { minSize: 2, size: 1 }))
         assert.strictEqual(invalid._tag === "WorkerPoolError" ? invalid.reason : undefined, "InvalidSize")
+      }),
+    ),
+  )
+})
+
+/** Waits until `condition` holds (checked every 5 ms); fails the test with `what` after `timeoutMs`. */
+const eventually = (condition: () => boolean, timeoutMs: number, what: string) =>
+  Effect.gen(function* () {
+    while (!condition()) yield* Effect.sleep(5)
+  }).pipe(Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.die(new Error(`timed out: ${what}`)) }))
+
+describe("WorkerPool autoscaling (in-process workers)", () => {
+  it.live("grows toward maxSize under load, shrinks back to minSize when it stops, draining the retired worker", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const node = yield* zmqNode({ id: "autoscaled-pool" })
+        const pool = yield* WorkerPool.makeOn(node, Work, makeWorkers(), {
+          minSize: 1,
+          maxSize: 3,
+          // 3 calls in flight on 3 workers counts as low (1.5 per worker of 2): the shrink happens while the
+          // slow calls below are still in flight.
+          autoscale: {
+            scaleUpAbove: 2,
+            scaleUpAfter: "300 millis",
+            scaleDownBelow: 1.5,
+            scaleDownAfter: "600 millis",
+            sampleInterval: "20 millis",
+          },
+        })
+        let largest = 0
+        let smallest = Number.POSITIVE_INFINITY
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.andThen(
+              Effect.sync(() => {
+                largest = Math.max(largest, pool.workers().length)
+                smallest = Math.min(smallest, pool.workers().length)
+              }),
+              Effect.sleep(5),
+            ),
+          ),
+        )
+        // Steady load: 8 callers, one 20 ms call after another (8 in flight: 8 per worker at size 1, 4 at 2).
+        let loading = true
+        const caller = Effect.whileLoop({
+          while: () => loading,
+          body: () => pool.client.run({ ms: 20 }),
+          step: () => {},
+        })
+        const load = yield* Effect.forkChild(
+          Effect.all(
+            Array.from({ length: 8 }, () => caller),
+            { concurrency: 8 },
+          ),
+        )
+        yield* eventually(() => pool.size() === 3, 10_000, "the pool to grow to maxSize")
+        loading = false
+        yield* Fiber.join(load)
+        // One slow call on each worker (the least busy takes each): the newest is retired while its call runs.
+        const slow = yield* Effect.forkChild(
+          Effect.all(
+            Array.from({ length: 3 }, () => pool.client.run({ ms: 3_000 })),
+            { concurrency: 3 },
+          ),
+        )
+        yield* eventually(() => pool.size() === 2, 2_500, "a shrink while the slow calls run")
+        // The newest drains (stopping, taking no calls) while its call runs on.
+        assert.deepStrictEqual(
+          pool.workers().map((w) => [w.id, w.status]),
+          [
+            ["InProcessWork-pool-1", "running"],
+            ["InProcessWork-pool-2", "running"],
+            ["InProcessWork-pool-3", "stopping"],
+          ],
+        )
+        const replies = yield* Fiber.join(slow)
+        // Then it stops (its drain looks every 5 ms).
+        yield* eventually(() => pool.workers().length === 2, 1_000, "the retired worker to stop")
+        // Drained, not failed: the retired worker (3) finished its call.
+        assert.deepStrictEqual(replies.map((r) => r.worker).sort(), [1, 2, 3])
+        yield* eventually(() => pool.size() === 1, 5_000, "the pool to shrink back to minSize")
+        yield* Effect.sleep(1_000)
+        assert.deepStrictEqual(
+          pool.workers().map((w) => w.id),
+          ["InProcessWork-pool-1"],
+        )
+        assert.strictEqual(largest, 3)
+        assert.strictEqual(smallest, 1)
+        // Retired, not crashed: no worker ended on its own.
+        assert.strictEqual(pool.supervisor.counters().exits, 0)
+      }),
+    ),
+  )
+
+  it("the load window: grows above the line, shrinks when one worker fewer would do, waits a full window", () => {
+    const config = { scaleUpAbove: 2, scaleUpAfterMs: 1_000, scaleDownBelow: 1, scaleDownAfterMs: 3_000 }
+    const window = new Autoscaler.LoadWindow(config, 0)
+    // 5 in flight on 2 workers (2.5 each): a grow, but only once a whole window was seen.
+    for (let t = 0; t <= 900; t += 100) window.record(t, 5)
+    assert.isUndefined(window.decide(900, 2, 2, 1, 4))
+    window.record(1_000, 5)
+    assert.strictEqual(window.decide(1_000, 2, 2, 1, 4), "grow")
+    // Never above maxSize.
+    assert.isUndefined(window.decide(1_000, 4, 4, 1, 4))
+    // The size changed: the next decision needs a new window.
+    window.reset(1_000)
+    window.record(1_100, 1)
+    assert.isUndefined(window.decide(1_100, 3, 3, 1, 4))
+    // 2 in flight on 3 workers: at most 1 per worker of 2, after 3 s a shrink; 3 in flight would not be.
+    for (let t = 1_200; t <= 4_000; t += 100) window.record(t, 2)
+    assert.strictEqual(window.decide(4_000, 3, 3, 1, 4), "shrink")
+    // Never below minSize.
+    assert.isUndefined(window.decide(4_000, 3, 3, 3, 4))
+    const busy = new Autoscaler.LoadWindow(config, 0)
+    for (let t = 0; t <= 3_000; t += 100) busy.record(t, 3)
+    assert.isUndefined(busy.decide(3_000, 3, 3, 1, 4))
+    // A mean, not every sample: a burst of 9 among 2s still counts as above 2 per worker on 2.
+    const bursty = new Autoscaler.LoadWindow(config, 0)
+    for (let t = 0; t <= 1_000; t += 100) bursty.record(t, t === 500 ? 30 : 2)
+    assert.strictEqual(bursty.decide(1_000, 2, 2, 1, 4), "grow")
+  })
+
+  it.live("invalid autoscaling rules are refused", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const node = yield* zmqNode({ id: "misconfigured-pool" })
+        for (const options of [
+          { minSize: 1, maxSize: 2, autoscale: { scaleUpAbove: 2, scaleDownBelow: 2 } },
+          { minSize: 0, maxSize: 2, autoscale: true as const },
+        ]) {
+          const error = yield* Effect.flip(WorkerPool.makeOn(node, Work, makeWorkers(), options))
+          assert.strictEqual(error._tag === "WorkerPoolError" ? error.reason : undefined, "InvalidSize")
+        }
       }),
     ),
   )
