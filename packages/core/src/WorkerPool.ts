@@ -17,6 +17,7 @@
  *   worker while the calls in flight per worker stay high, shrink by one while they stay low). A worker
  *   removed by a shrink is retired gracefully: no new call is routed to it, the calls in flight to it finish
  *   (up to `drainTimeout`), then it stops. `drain` does that for every worker and stops the pool.
+ * - Under a supervisor: `childSpec` makes the pool a child, so its escalation reaches the parent.
  *
  * @since 0.1.0
  */
@@ -420,6 +421,42 @@ export const make = <C extends Contract.Contract, R = never>(
   options?: WorkerPoolOptions,
 ): Effect.Effect<WorkerPoolShape<C>, SupervisorError | WorkerPoolError, Scope.Scope | Node.Node | R> =>
   Node.Node.use((node) => makeOn(node, contract, workers, options))
+
+/**
+ * A pool as the child of a supervisor (a supervision tree): started like `makeOn` in the child's scope, stopped
+ * by draining it. When the pool's own restart intensity is exceeded its end is `Failed` with that
+ * `SupervisorError`, so the parent applies its strategy (a fresh pool) and counts it against its own intensity,
+ * escalating in turn when that is exceeded. The pool's id defaults to the child's `id`; `value` is the running
+ * pool. The default shutdown timeout covers the drain plus every worker's stop, one after the other.
+ *
+ * @example
+ * const app = yield* Supervisor.make({
+ *   children: [WorkerPool.childSpec("calculators", node, Calculator, WorkerPool.processes({ entry }), { size: 3 })],
+ * })
+ *
+ * @since 0.1.0
+ */
+export const childSpec = <C extends Contract.Contract, R = never>(
+  id: string,
+  node: Node.NodeShape,
+  contract: C,
+  workers: Workers<C, R>,
+  options: WorkerPoolOptions = {},
+  childOptions?: ChildSpec.ChildOptions,
+): ChildSpec.ChildSpec<WorkerPoolShape<C>, R> => {
+  const drainMs = drainTimeoutMs(options)
+  const workerStopMs =
+    workers._tag === "Processes" ? ProcessChild.spec(id, workers.options).shutdownTimeoutMs + drainMs : drainMs
+  const maxSize = options.maxSize ?? Math.max(options.size ?? 0, options.minSize ?? defaults.minSize)
+  const start = Effect.map(makeOn(node, contract, workers, { ...options, id: options.id ?? id }), (pool) => ({
+    value: pool,
+    exit: Effect.map(Effect.exit(pool.await), ChildSpec.reasonOf),
+  }))
+  const spec = ChildSpec.make(id, start, childOptions)
+  return childOptions?.shutdownTimeout === undefined
+    ? { ...spec, shutdownTimeoutMs: drainMs + maxSize * workerStopMs }
+    : spec
+}
 
 // ---- options -------------------------------------------------------------------------------------------------
 

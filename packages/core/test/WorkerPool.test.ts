@@ -9,7 +9,8 @@ import * as Contract from "../src/Contract.ts"
 import * as Autoscaler from "../src/internal/poolAutoscaler.ts"
 import * as Intensity from "../src/internal/restartIntensity.ts"
 import { RpcError } from "../src/RpcError.ts"
-import type * as Supervisor from "../src/Supervisor.ts"
+import * as Supervisor from "../src/Supervisor.ts"
+import { SupervisorError } from "../src/SupervisorError.ts"
 import * as WorkerPool from "../src/WorkerPool.ts"
 import { zmqNode } from "./fixtures.ts"
 
@@ -240,6 +241,66 @@ describe("WorkerPool autoscaling (in-process workers)", () => {
           const error = yield* Effect.flip(WorkerPool.makeOn(node, Work, makeWorkers(), options))
           assert.strictEqual(error._tag === "WorkerPoolError" ? error.reason : undefined, "InvalidSize")
         }
+      }),
+    ),
+  )
+})
+
+describe("WorkerPool under a supervisor", () => {
+  it.live("a pool's escalation reaches its parent: restarted once as a whole, then the parent escalates", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const node = yield* zmqNode({ id: "supervised-pool" })
+        const parent = yield* Supervisor.make({
+          id: "app",
+          maxRestarts: 1,
+          period: "30 seconds",
+          children: [
+            WorkerPool.childSpec("pool", node, Work, makeWorkers(), { size: 1, maxRestarts: 1, period: "30 seconds" }),
+          ],
+        })
+        const events: Array<Supervisor.SupervisorEvent> = []
+        yield* Effect.forkScoped(Stream.runForEach(parent.events, (e) => Effect.sync(() => events.push(e))))
+        const current = () => parent.children()[0]!.value as WorkerPool.WorkerPoolShape<typeof Work> | undefined
+        /** Two crashes: the pool restarts its worker once, then its own intensity (1) is exceeded. */
+        const crashTwice = Effect.gen(function* () {
+          const pool = current()!
+          yield* Effect.flip(pool.client.crash({}))
+          yield* eventually(() => pool.supervisor.counters().restarts === 1, 5_000, "the worker restarted")
+          yield* eventually(() => pool.workers()[0]?.status === "running", 5_000, "the worker running again")
+          yield* Effect.flip(pool.client.crash({}))
+          return yield* Effect.flip(pool.await)
+        })
+        const first = current()!
+        const escalated = yield* crashTwice
+        assert.strictEqual(escalated.reason, "RestartIntensity")
+        assert.strictEqual(escalated.supervisor, "pool")
+        // The parent saw its child fail with that error and started a fresh pool, which serves.
+        yield* eventually(
+          () => current() !== undefined && current() !== first && parent.children()[0]!.status === "running",
+          5_000,
+          "the parent to restart the pool",
+        )
+        const exited = events.find((e) => e._tag === "ChildExited" && e.child === "pool")
+        assert.isTrue(
+          exited?._tag === "ChildExited" &&
+            exited.reason._tag === "Failed" &&
+            SupervisorError.is(exited.reason.error) &&
+            exited.reason.error.reason === "RestartIntensity",
+        )
+        assert.strictEqual(parent.counters().restarts, 1)
+        const served = yield* current()!.client.run({ ms: 0 })
+        assert.strictEqual(served.served, 1)
+        // The fresh pool escalates too: one restart more than the parent allows, so the parent escalates.
+        yield* crashTwice
+        const error = yield* Effect.flip(parent.await)
+        assert.strictEqual(error.reason, "RestartIntensity")
+        assert.strictEqual(error.supervisor, "app")
+        assert.strictEqual(error.child, "pool")
+        assert.isTrue(events.some((e) => e._tag === "Escalated" && e.supervisor === "app"))
+        // Nothing serves the contract any more.
+        const refused = yield* Effect.flip(first.client.run({ ms: 0 }))
+        assert.isTrue(RpcError.is(refused))
       }),
     ),
   )
