@@ -37,13 +37,23 @@ interface GapNotice {
   readonly previousEpoch?: number
 }
 
+interface LivenessNotice {
+  readonly tag: "PublisherUp" | "PublisherDown"
+  readonly reason?: string
+  readonly epoch: number
+  /** When the subscriber took it from its stream (epoch ms, this machine's clock). */
+  readonly at: number
+}
+
 interface SubscriberStats {
   readonly received: number
   readonly missed: number
   readonly missedByReason: Record<string, number>
   readonly gaps: ReadonlyArray<GapNotice>
   readonly notices: ReadonlyArray<string>
+  readonly liveness: ReadonlyArray<LivenessNotice>
   readonly epochs: ReadonlyArray<EpochStats>
+  readonly metrics: { readonly heartbeatsReceived: number }
 }
 
 /** Asks a fixture for fresh stats (a reply to this request, not an earlier one). */
@@ -187,6 +197,79 @@ describe("topics across processes (ZeroMQ, beacon discovery)", () => {
           `${epoch.received} received of ${published}; notices ${notices.slice(-4).join(", ")}`,
       )
     }
+  }, 120_000)
+
+  it("a silent topic: heartbeats keep an idle publisher up; a frozen or closed one is reported down in time", async () => {
+    // The beacon's expiry (1.25 s by default) would report a frozen publisher `Left` before the topic's own
+    // heartbeats could: lengthened here, so that what is measured is the topic's liveness.
+    const env = { ...beaconEnv(), ZACTOR_BEACON_EXPIRY_MS: "10000" }
+    // Default liveness settings: a heartbeat every 500 ms, down after 3 silent intervals (docs/TOPICS.md).
+    const intervalMs = 500
+    const silentBoundMs = 3 * intervalMs
+    const [publisher, subscriber] = await Promise.all([
+      Harness.start(fixture, { args: ["publisher", "quiet-pub"], env, readyTimeoutMs: 30_000 }),
+      Harness.start(fixture, { args: ["subscriber", "quiet-sub"], env, readyTimeoutMs: 30_000 }),
+    ])
+    await subscriber!.waitForMessage((m) => m.type === "up", 15_000)
+    const epoch = publisher!.ready.epoch as number
+
+    // No event at all for 8 heartbeat intervals: the publisher stays up, on heartbeats alone.
+    const quietFrom = await statsOf<SubscriberStats>(subscriber!)
+    await sleep(8 * intervalMs)
+    const quiet = await statsOf<SubscriberStats>(subscriber!)
+    expect(quiet.received).toBe(0)
+    expect(quiet.gaps).toEqual([])
+    expect(quiet.liveness.map((n) => n.tag)).toEqual(["PublisherUp"])
+    // One heartbeat per interval (at least 6 of the 8 on a loaded machine): "no events" is still "alive".
+    expect(quiet.metrics.heartbeatsReceived - quietFrom.metrics.heartbeatsReceived).toBeGreaterThanOrEqual(6)
+
+    // Frozen: it sends nothing, and its last heartbeat left at most one interval before. The verdict comes 3
+    // intervals after that heartbeat, checked every 50 ms: between 1 s and 1.55 s after the freeze. Up to 250 ms
+    // more is the subscriber's own allowance for a late check (a starved process judges after reading), and
+    // the rest of the upper bound is scheduling on a loaded 2-core machine.
+    const frozenAt = Date.now()
+    publisher!.freeze()
+    const afterFreeze = await statsWhen<SubscriberStats>(
+      subscriber!,
+      (stats) => stats.liveness.some((n) => n.tag === "PublisherDown"),
+      10_000,
+    )
+    const silent = afterFreeze.liveness.find((n) => n.tag === "PublisherDown")
+    expect(silent).toMatchObject({ reason: "Silent", epoch })
+    const silentAfter = silent!.at - frozenAt
+    expect(silentAfter).toBeGreaterThanOrEqual(silentBoundMs - intervalMs - 100)
+    expect(silentAfter).toBeLessThanOrEqual(silentBoundMs + 50 + 250 + 700)
+
+    // Thawed: its next heartbeat brings it back up, with nothing missed (it published nothing).
+    publisher!.thaw()
+    const thawed = await statsWhen<SubscriberStats>(
+      subscriber!,
+      (stats) => stats.liveness.filter((n) => n.tag === "PublisherUp").length === 2,
+      10_000,
+    )
+    expect(thawed.liveness.map((n) => n.tag)).toEqual(["PublisherUp", "PublisherDown", "PublisherUp"])
+    expect(thawed.gaps).toEqual([])
+
+    // Closed: its closing heartbeat says so at once, long before silence would.
+    const closingAt = Date.now()
+    publisher!.send({ type: "close" })
+    await publisher!.waitForMessage((m) => m.type === "closed", 10_000)
+    const afterClose = await statsWhen<SubscriberStats>(
+      subscriber!,
+      (stats) => stats.liveness.filter((n) => n.tag === "PublisherDown").length === 2,
+      10_000,
+    )
+    const closed = afterClose.liveness.at(-1)!
+    expect(closed).toMatchObject({ tag: "PublisherDown", reason: "Closed", epoch })
+    const closedAfter = closed.at - closingAt
+    expect(closedAfter).toBeLessThan(silentBoundMs)
+    expect(afterClose.received).toBe(0)
+    expect(afterClose.gaps).toEqual([])
+    console.log(
+      `silent topic: ${quiet.metrics.heartbeatsReceived - quietFrom.metrics.heartbeatsReceived} heartbeats in ` +
+        `${8 * intervalMs} ms without events, no PublisherDown; frozen: Silent after ${silentAfter} ms; ` +
+        `closed: Closed after ${closedAfter} ms`,
+    )
   }, 120_000)
 
   it("a late joiner gets the snapshot, then live events with no duplicate and no hole", async () => {
