@@ -127,10 +127,14 @@ describe("zactor command line", () => {
       uptimeMs: at,
       counters: { requestsServed: served, callsStarted: 0, retried: 0, deadLettered: 0 },
       transport: { reconnects, bytesReceived: served * 100, bytesSent: served * 50 },
-      gauges: { inflight: 2, outstanding: 1, queued: 4 },
+      gauges: { inflight: 2, outstanding: 1, queued: 4, mailboxQueued: 9, mailboxMax: 6 },
       latency: { call: histogram([0, 0, 0]), serve: histogram(serve) },
       errors: { call: {}, serve: { not_found: served > 100 ? 5 : 0 } },
       deadLetters: {},
+      mailboxes: [
+        { actor: "@cart-7", depth: 6 },
+        { actor: "@cart-2", depth: 3 },
+      ],
       peers: [],
     })
     const row = rowOf("tcp://x:1", snapshot(1000, 100, [100, 0, 0], 1), snapshot(3000, 300, [100, 200, 0], 2))
@@ -147,6 +151,9 @@ describe("zactor command line", () => {
     assert.include(text, "100/s")
     assert.include(text, "not_found 5")
     assert.include(text, "no answer: n2")
+    assert.match(text, /MAILBOX/)
+    assert.match(text, /^n1 .* 4 +9 \(max 6\) /m)
+    assert.include(text, "deepest actor mailboxes:\n  n1: @cart-7 6, @cart-2 3")
   })
 
   it("lays tables out in columns", () => {

@@ -58,6 +58,21 @@ export type Peer = typeof Peer.Type
 const Counts = Schema.Record(Schema.String, Schema.Number)
 
 /**
+ * One actor's mailbox, as the snapshot lists the deepest ones.
+ *
+ * @since 0.1.0
+ */
+export const MailboxDepth = Schema.Struct({
+  /** The actor's address on its node, `@name`. */
+  actor: Schema.String,
+  /** Messages waiting in its mailbox (not counting the one it is processing). */
+  depth: Schema.Number,
+})
+
+/** @since 0.1.0 */
+export type MailboxDepth = typeof MailboxDepth.Type
+
+/**
  * A node's metrics at one instant.
  *
  * @since 0.1.0
@@ -74,8 +89,12 @@ export const Snapshot = Schema.Struct({
   /** The transport's counters since it started: messages, bytes, reconnects, auth failures... */
   transport: Counts,
   /** Values now: `inflight` (requests being served), `outstanding` (calls waiting for an outcome), `queued`
-   * (payloads in the transport's outbound queues), `peers` (connections this node made). */
+   * (payloads in the transport's outbound queues), `peers` (connections this node made), and the actors'
+   * mailboxes: `mailboxQueued` (messages waiting in all of them), `mailboxMax` (the deepest one),
+   * `mailboxBacklogged` (actors with a message waiting). */
   gauges: Counts,
+  /** The deepest actor mailboxes, deepest first: at most five, empty actors left out. */
+  mailboxes: Schema.Array(MailboxDepth),
   /** Round trips of calls this node sent (`call`) and time to answer requests it served (`serve`). */
   latency: Schema.Struct({ call: Histogram, serve: Histogram }),
   /** FAILUREs by code: received for calls sent (`call`, local deadline expiries included), sent (`serve`). */

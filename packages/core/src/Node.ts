@@ -275,6 +275,8 @@ class NodeRuntime {
   readonly incarnation = randomBytes(9).toString("base64url")
   /** Set by `make`: publishes a liveness change. */
   onPeerChange: (change: Liveness.PeerChange) => void = () => undefined
+  /** Set by `make`: the node as its users see it (its actors' mailboxes are found through it for the metrics). */
+  shape: NodeShape | undefined = undefined
 
   constructor(
     options: NodeOptions.ResolvedNodeOptions,
@@ -317,6 +319,7 @@ class NodeRuntime {
       transport: this.transport.metrics(),
       inflight: this.dispatcher.inflightCount,
       remotes: this.remotes.values(),
+      node: this.shape,
     })
   }
 
@@ -1279,6 +1282,7 @@ export const make = (
         ),
       topics,
     }
+    runtime.shape = shape
     if (resolved.admin) {
       yield* serve<typeof Admin.Admin, never>(
         Admin.Admin,

@@ -63,6 +63,9 @@ const gaugeNames: Record<string, readonly [name: string, help: string]> = {
   outstanding: ["zactor_calls_outstanding", "Calls sent waiting for an outcome."],
   queued: ["zactor_queued_messages", "Payloads waiting in the transport's outbound queues."],
   peers: ["zactor_peers", "Connections this node made."],
+  mailboxQueued: ["zactor_actor_mailbox_queued_messages", "Messages waiting in the mailboxes of this node's actors."],
+  mailboxMax: ["zactor_actor_mailbox_max_depth", "Messages waiting in this node's deepest actor mailbox."],
+  mailboxBacklogged: ["zactor_actors_backlogged", "Actors of this node with a message waiting."],
 }
 
 /** `callsStarted` -> `calls_started`. */
@@ -180,6 +183,16 @@ export const render = (snapshots: ReadonlyArray<Metrics.Snapshot>): string => {
         "counter",
       ]
       page.sample(name, help, type, node, value)
+    }
+    // Only the few deepest (see `Metrics.Snapshot.mailboxes`): one series per actor would grow with the actors.
+    for (const { actor, depth } of snapshot.mailboxes) {
+      page.sample(
+        "zactor_actor_mailbox_depth",
+        "Messages waiting in each of the five deepest actor mailboxes of this node.",
+        "gauge",
+        [...node, ["actor", actor]],
+        depth,
+      )
     }
     for (const peer of snapshot.peers) {
       if (peer.rttMs === null) continue

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schema } from "effect"
+import { Deferred, Effect, Fiber, Schema } from "effect"
 import * as Actor from "../src/Actor.ts"
 import * as ActorRef from "../src/ActorRef.ts"
 import * as Admin from "../src/Admin.ts"
@@ -277,6 +277,77 @@ describe("metrics", () => {
     ),
   )
 
+  it.live("actor mailbox depths: totals, the deepest, and the five deepest by actor, in snapshots and scrapes", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const Gate = Contract.make("Gate", {
+          pass: Contract.unary({ payload: Schema.Struct({ i: Schema.Number }), success: Schema.Number }),
+        })
+        const open = yield* Deferred.make<void>()
+        // Every message waits for the gate: the first one holds the actor's turn, the others queue behind it.
+        const behavior = Actor.make(Gate, {
+          initialState: undefined,
+          handlers: { pass: ({ i }) => Effect.as(Deferred.await(open), i) },
+        })
+        const server = yield* zmqNode({ id: "mailboxes", metricsHttp: { port: 0 } })
+        const client = yield* zmqNode({ id: "client" })
+        // Messages sent to each actor: `busy` gets 8 (7 wait), `other` 3 (2 wait), `calm-1..5` 2 each (1 waits).
+        const load: Array<readonly [string, number]> = [
+          ["busy", 8],
+          ["other", 3],
+        ]
+        for (let k = 1; k <= 5; k++) load.push([`calm-${k}`, 2])
+        const asks: Array<Fiber.Fiber<number, unknown>> = []
+        for (const [name, messages] of load) {
+          const ref = yield* Actor.spawnOn(server, behavior, name)
+          const gate = ActorRef.ask(client, ref)
+          for (let i = 0; i < messages; i++) asks.push(yield* Effect.forkScoped(gate.pass({ i }, { timeout: 30_000 })))
+        }
+        const waiting = 7 + 2 + 5
+        let snapshot = server.metricsSnapshot()
+        for (let i = 0; i < 200 && snapshot.gauges.mailboxQueued !== waiting; i++) {
+          yield* Effect.sleep(25)
+          snapshot = server.metricsSnapshot()
+        }
+        assert.strictEqual(snapshot.gauges.mailboxQueued, waiting)
+        assert.strictEqual(snapshot.gauges.mailboxMax, 7)
+        assert.strictEqual(snapshot.gauges.mailboxBacklogged, 7)
+        // Five named, deepest first, whatever the number of actors: the per-actor series stay bounded.
+        assert.deepStrictEqual(
+          snapshot.mailboxes.map(({ actor, depth }) => [actor.startsWith("@calm-") ? "@calm" : actor, depth]),
+          [
+            ["@busy", 7],
+            ["@other", 2],
+            ["@calm", 1],
+            ["@calm", 1],
+            ["@calm", 1],
+          ],
+        )
+        Schema.decodeUnknownSync(Metrics.Snapshot)(snapshot)
+
+        const text = yield* Effect.promise(() => fetch(server.metricsUrl()!).then((response) => response.text()))
+        const lines = text.split("\n")
+        assert.include(lines, `zactor_actor_mailbox_queued_messages{node="mailboxes"} ${waiting}`)
+        assert.include(lines, 'zactor_actor_mailbox_max_depth{node="mailboxes"} 7')
+        assert.include(lines, 'zactor_actors_backlogged{node="mailboxes"} 7')
+        assert.include(lines, 'zactor_actor_mailbox_depth{node="mailboxes",actor="@busy"} 7')
+        assert.include(lines, 'zactor_actor_mailbox_depth{node="mailboxes",actor="@other"} 2')
+        assert.strictEqual(lines.filter((line) => line.startsWith("zactor_actor_mailbox_depth{")).length, 5)
+        // The client's node has no actors: zero, no series by actor.
+        assert.strictEqual(client.metricsSnapshot().gauges.mailboxQueued, 0)
+        assert.deepStrictEqual(client.metricsSnapshot().mailboxes, [])
+
+        yield* Deferred.succeed(open, undefined)
+        const answers = yield* Effect.forEach(asks, Fiber.join)
+        assert.strictEqual(answers.length, 8 + 3 + 10)
+        const drained = server.metricsSnapshot()
+        assert.strictEqual(drained.gauges.mailboxQueued, 0)
+        assert.strictEqual(drained.gauges.mailboxMax, 0)
+        assert.deepStrictEqual(drained.mailboxes, [])
+      }),
+    ),
+  )
+
   it("renders the Prometheus text format: HELP/TYPE once per family, one sample per node", () => {
     const snapshot = (node: string, served: number): Metrics.Snapshot => ({
       node,
@@ -291,6 +362,7 @@ describe("metrics", () => {
       },
       errors: { call: {}, serve: { not_found: 2 } },
       deadLetters: { expired: 1 },
+      mailboxes: [{ actor: "@cart", depth: 4 }],
       peers: [{ endpoint: "tcp://x:1", node: "peer", outstanding: 0, connected: true, state: "alive", rttMs: 1.5 }],
     })
     const text = Prometheus.render([snapshot("a", 5), snapshot('b"q', 6)])
@@ -311,6 +383,7 @@ describe("metrics", () => {
     assert.include(lines, 'zactor_transport_queued_messages{node="a"} 3')
     assert.include(lines, "# TYPE zactor_transport_queued_messages gauge")
     assert.include(lines, 'zactor_peer_rtt_seconds{node="a",peer="peer"} 0.0015')
+    assert.include(lines, 'zactor_actor_mailbox_depth{node="a",actor="@cart"} 4')
     assert.isTrue(text.endsWith("\n"))
   })
 

@@ -1,7 +1,7 @@
 /**
  * `zactor top`: live rates per node, refreshed every `--interval`: calls served and sent per second,
  * failures, retries, dead letters, latency percentiles over the last interval, requests in flight, queued
- * messages, reconnects and bytes in/out. Each node's admin service gives a metrics snapshot; rates are the
+ * messages (transport queues and actor mailboxes), reconnects and bytes in/out. Each node's admin service gives a metrics snapshot; rates are the
  * difference of two snapshots. With `--json` it prints one report (two snapshots `--interval` apart) and
  * exits; `--iterations` bounds the number of reports either way.
  */
@@ -30,6 +30,11 @@ export interface Row {
   readonly inflight: number
   readonly outstanding: number
   readonly queued: number
+  /** Messages waiting in the node's actor mailboxes, and in the deepest one. */
+  readonly mailboxQueued: number
+  readonly mailboxMax: number
+  /** The deepest actor mailboxes (at most five), deepest first. */
+  readonly deepestMailboxes: ReadonlyArray<Metrics.MailboxDepth>
   /** Reconnects since the node started, and in this interval. */
   readonly reconnects: number
   readonly reconnectsInInterval: number
@@ -77,6 +82,9 @@ export const rowOf = (endpoint: string, earlier: Metrics.Snapshot, later: Metric
     inflight: later.gauges.inflight ?? 0,
     outstanding: later.gauges.outstanding ?? 0,
     queued: later.gauges.queued ?? 0,
+    mailboxQueued: later.gauges.mailboxQueued ?? 0,
+    mailboxMax: later.gauges.mailboxMax ?? 0,
+    deepestMailboxes: later.mailboxes,
     reconnects: later.transport.reconnects ?? 0,
     reconnectsInInterval: delta(later.transport, earlier.transport, "reconnects"),
     bytesInPerSecond: perSecond(delta(later.transport, earlier.transport, "bytesReceived")),
@@ -88,7 +96,22 @@ export const rowOf = (endpoint: string, earlier: Metrics.Snapshot, later: Metric
 /** A table of rows for people. */
 export const render = (rows: ReadonlyArray<Row>, silent: ReadonlyArray<string>): string => {
   const table = Output.table(
-    ["NODE", "SERVED", "SENT", "ERRORS", "RETRIES", "DEAD", "P50", "P99", "INFLIGHT", "QUEUED", "RECONN", "IN", "OUT"],
+    [
+      "NODE",
+      "SERVED",
+      "SENT",
+      "ERRORS",
+      "RETRIES",
+      "DEAD",
+      "P50",
+      "P99",
+      "INFLIGHT",
+      "QUEUED",
+      "MAILBOX",
+      "RECONN",
+      "IN",
+      "OUT",
+    ],
     rows.map((row) => [
       row.node,
       Output.rate(row.servedPerSecond),
@@ -100,6 +123,7 @@ export const render = (rows: ReadonlyArray<Row>, silent: ReadonlyArray<string>):
       Output.ms(row.p99Ms),
       String(row.inflight + row.outstanding),
       String(row.queued),
+      row.mailboxQueued > 0 ? `${row.mailboxQueued} (max ${row.mailboxMax})` : "0",
       row.reconnectsInInterval > 0 ? `${row.reconnects} (+${row.reconnectsInInterval})` : String(row.reconnects),
       Output.bytesRate(row.bytesInPerSecond),
       Output.bytesRate(row.bytesOutPerSecond),
@@ -113,8 +137,16 @@ export const render = (rows: ReadonlyArray<Row>, silent: ReadonlyArray<string>):
           .map(([code, count]) => `${code} ${count}`)
           .join(", ")}`,
     )
+  const backlogs = rows
+    .filter((row) => row.deepestMailboxes.length > 0)
+    .map((row) => `  ${row.node}: ${row.deepestMailboxes.map(({ actor, depth }) => `${actor} ${depth}`).join(", ")}`)
   const notes = silent.length > 0 ? [`no answer: ${silent.join(", ")}`] : []
-  return [table, ...(errors.length > 0 ? ["errors in the interval:", ...errors] : []), ...notes].join("\n")
+  return [
+    table,
+    ...(errors.length > 0 ? ["errors in the interval:", ...errors] : []),
+    ...(backlogs.length > 0 ? ["deepest actor mailboxes:", ...backlogs] : []),
+    ...notes,
+  ].join("\n")
 }
 
 /** The `top` command. */
@@ -188,6 +220,6 @@ export const command = Command.make(
     ),
 ).pipe(
   Command.withDescription(
-    "Watch live rates per node: calls, failures, retries, latency percentiles, queues, reconnects, bytes. --json prints one report and exits.",
+    "Watch live rates per node: calls, failures, retries, latency percentiles, queues and actor mailboxes, reconnects, bytes. --json prints one report and exits.",
   ),
 )

@@ -18,6 +18,7 @@ import type * as Contract from "../Contract.ts"
 import type * as Node from "../Node.ts"
 import { RpcError } from "../RpcError.ts"
 import { Mailbox, type Waiter, WaiterState } from "./mailbox.ts"
+import { type ActorQueues, DEEPEST_LISTED, registerActorQueues } from "./metricsSnapshot.ts"
 
 /** Lifecycle of a cell. */
 export const Status = { Running: 0, Stopping: 1, Stopped: 2 } as const
@@ -43,6 +44,8 @@ export interface AnyBehavior {
 export interface NodeActors {
   readonly node: Node.NodeShape
   readonly cells: Map<string, Cell>
+  /** The cells that hold a mailbox now (messages waiting, or skipped ones not yet swept): read by the metrics. */
+  readonly backlogged: Set<Cell>
   /** The node's endpoints, read once: every ref of this node shares the array. */
   readonly endpoints: ReadonlyArray<string>
   /** The dispatch entry of each behaviour on this node, shared by its actors. */
@@ -177,6 +180,7 @@ export const actorsOf = (node: Node.NodeShape, context: Context.Context<never>):
   const actors: NodeActors = {
     node,
     cells: new Map(),
+    backlogged: new Set(),
     endpoints: node.endpoints(),
     members: new WeakMap(),
     ask: (ref) => ActorRef.ask(node, ref),
@@ -193,7 +197,30 @@ export const actorsOf = (node: Node.NodeShape, context: Context.Context<never>):
       .pipe(Effect.provideService(Scope.Scope, Scope.makeUnsafe())),
   )
   tables.set(node, actors)
+  registerActorQueues(node, () => queuesOf(actors))
   return actors
+}
+
+/** The mailbox depths of a node's actors now; visits only the actors with a mailbox, not every actor. */
+const queuesOf = (actors: NodeActors): ActorQueues => {
+  let queued = 0
+  let max = 0
+  let backlogged = 0
+  const deepest: Array<{ readonly actor: string; readonly depth: number }> = []
+  for (const cell of actors.backlogged) {
+    const depth = cell.mailbox?.size ?? 0
+    if (depth === 0) continue
+    queued += depth
+    backlogged++
+    if (depth > max) max = depth
+    if (deepest.length === DEEPEST_LISTED && depth <= deepest[DEEPEST_LISTED - 1]!.depth) continue
+    // Kept sorted, deepest first; the list is a handful long.
+    let at = deepest.length
+    while (at > 0 && deepest[at - 1]!.depth < depth) at--
+    deepest.splice(at, 0, { actor: `@${cell.ref.name}`, depth })
+    if (deepest.length > DEEPEST_LISTED) deepest.pop()
+  }
+  return { queued, max, backlogged, deepest }
 }
 
 /** The dispatch entry of a behaviour on a node: one handler per method, finding the actor by address. */
@@ -268,7 +295,10 @@ const release = (cell: Cell): void => {
   const mailbox = cell.mailbox
   if (mailbox !== undefined) {
     const next = cell.status === Status.Running ? mailbox.shift() : undefined
-    if (mailbox.isEmpty) cell.mailbox = undefined
+    if (mailbox.isEmpty) {
+      cell.mailbox = undefined
+      cell.actors.backlogged.delete(cell)
+    }
     if (next !== undefined) {
       next.state = WaiterState.Granted
       // Resume through the scheduler, not on this stack: a long line of synchronous handlers would otherwise
@@ -379,6 +409,7 @@ export const deliver = (
     if (mailbox === undefined) {
       mailbox = new Mailbox()
       cell.mailbox = mailbox
+      cell.actors.backlogged.add(cell)
     }
     if (mailbox.size >= cell.behavior.mailboxCapacity) {
       if (cell.behavior.overflow === "fail") return refuse(cell, method, oneWay, "mailbox_full")
@@ -434,6 +465,7 @@ export const beginStop = (cell: Cell): void => {
   const mailbox = cell.mailbox
   if (mailbox === undefined) return
   cell.mailbox = undefined
+  cell.actors.backlogged.delete(cell)
   for (const waiter of mailbox.drain()) refuseWaiter(cell, waiter, "stopped")
 }
 
