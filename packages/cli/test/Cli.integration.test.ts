@@ -8,6 +8,7 @@ import { Curve } from "@zactor/transport"
 import * as Harness from "@zactor/transport/testing/harness"
 import { Effect } from "effect"
 import { afterEach, assert, describe, it } from "vitest"
+import type { Listed } from "../src/commands/ls.ts"
 
 const packageDir = path.resolve(import.meta.dirname, "..")
 const bin = path.join(packageDir, "src", "bin.ts")
@@ -54,12 +55,12 @@ const startShop = (id: string, env: Record<string, string> = {}) =>
   Harness.start(fixture, { args: [id], env, readyTimeoutMs: 30_000 })
 
 /** A loopback beacon on a port and cluster of this test's own; the fixtures and the CLI use it. */
-const beacon = () => {
+const beacon = (expiry = 3000) => {
   const port = 40_000 + Math.floor(Math.random() * 20_000)
   const cluster = `cli-${Math.random().toString(36).slice(2, 8)}`
   return {
     fixtureEnv: {
-      ZACTOR_TEST_BEACON: JSON.stringify({ address: "127.255.255.255", port, cluster, interval: 100, expiry: 3000 }),
+      ZACTOR_TEST_BEACON: JSON.stringify({ address: "127.255.255.255", port, cluster, interval: 100, expiry }),
     },
     flags: [
       "--beacon-address",
@@ -150,13 +151,62 @@ describe("zactor against real nodes", () => {
         `${String(a.ready.endpoint)},${String(b.ready.endpoint)}`,
       ])
       assert.strictEqual(text.code, 0, text.stderr)
-      assert.match(text.stdout, /^NODE\s+STATE\s+ENDPOINT\s+SERVICES/m)
-      assert.match(text.stdout, /^shop-a\s+alive\s+tcp:\/\/127\.0\.0\.1:\d+\s+Shop\s/m)
+      assert.match(text.stdout, /^NODE\s+STATE\s+MEMBERSHIP\s+ENDPOINT\s+SERVICES/m)
+      // MEMBERSHIP: no other answering node has a view of shop-a.
+      assert.match(text.stdout, /^shop-a\s+alive\s+-\s+tcp:\/\/127\.0\.0\.1:\d+\s+Shop\s/m)
       // The killed node: nothing answers at its endpoint any more.
       assert.match(
         text.stdout,
-        new RegExp(`^\\S+\\s+dead\\s+${String(b.ready.endpoint).replace(/\./g, "\\.")}\\s`, "m"),
+        new RegExp(`^\\S+\\s+dead\\s+\\S+\\s+${String(b.ready.endpoint).replace(/\./g, "\\.")}\\s`, "m"),
       )
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  it(
+    "ls: states come from the cluster's own liveness; a frozen node is shown dead by the node that watched it",
+    async () => {
+      // Registrations outlive the test (30 s), so the frozen node stays a registered member of shop-a's view:
+      // what decides its state is liveness, not the registry forgetting it.
+      const { fixtureEnv, flags } = beacon(30_000)
+      const [a, b] = await Promise.all([
+        startShop("shop-a", fixtureEnv),
+        startShop("shop-b", { ...fixtureEnv, ZACTOR_TEST_ACTOR: "till" }),
+      ])
+      const ls = async (): Promise<Array<Listed>> => {
+        const run = await zactor(["ls", "--json", "--timeout", "1s", ...flags])
+        assert.strictEqual(run.code, 0, run.stderr)
+        return JSON.parse(run.stdout).members
+      }
+      const shopB = (members: Array<Listed>) => members.find((m) => m.node === "shop-b")
+      // Both answer; shop-a connects to shop-b (it serves something) and its liveness sees it alive.
+      let members = await ls()
+      for (let i = 0; i < 5 && shopB(members)?.views.find((v) => v.by === "shop-a")?.liveness !== "alive"; i++) {
+        members = await ls()
+      }
+      assert.deepStrictEqual(
+        members.map((m) => [m.node, m.state, m.actors]),
+        [
+          ["shop-a", "alive", []],
+          ["shop-b", "alive", ["till"]],
+        ],
+      )
+      assert.deepInclude(shopB(members)!.views, { by: "shop-a", liveness: "alive", membership: "alive" })
+
+      // Frozen: it stops announcing (the CLI's beacon no longer hears it) and stops answering, but its port
+      // stays open. shop-a's heartbeats declare it dead within about a second (docs/LIVENESS.md).
+      b.freeze()
+      for (let i = 0; i < 5 && shopB(members)?.state !== "dead"; i++) members = await ls()
+      assert.deepInclude(shopB(members), { state: "dead", membership: "unreachable", actors: ["till"] })
+      assert.deepInclude(shopB(members)!.views, { by: "shop-a", liveness: "dead", membership: "unreachable" })
+      assert.strictEqual(members.find((m) => m.node === "shop-a")?.state, "alive")
+
+      const text = await zactor(["ls", "--timeout", "1s", ...flags])
+      assert.strictEqual(text.code, 0, text.stderr)
+      assert.match(text.stdout, /^NODE\s+STATE\s+MEMBERSHIP\s+ENDPOINT\s+SERVICES\s+ACTORS/m)
+      assert.match(text.stdout, /^shop-a\s+alive\s+-\s+tcp:\S+\s+Shop\s+-\s/m)
+      assert.match(text.stdout, /^shop-b\s+dead\s+unreachable\s+tcp:\S+\s+Shop\s+till\s/m)
+      assert.strictEqual(members.find((m) => m.node === "shop-a")?.endpoint, a.ready.endpoint)
     },
     TEST_TIMEOUT_MS,
   )

@@ -1,12 +1,13 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { Metrics } from "@zactor/core"
+import type { Admin, Metrics } from "@zactor/core"
 import { Curve } from "@zactor/transport"
 import { Effect } from "effect"
 import { afterEach, assert, beforeEach, describe, it, vi } from "vitest"
 import { run } from "../src/Cli.ts"
 import { parseMethod } from "../src/commands/call.ts"
+import { membershipOf, stateOf, viewsOf } from "../src/commands/ls.ts"
 import { render, rowOf } from "../src/commands/top.ts"
 import { parseDuration } from "../src/internal/flags.ts"
 import { table } from "../src/internal/output.ts"
@@ -154,6 +155,62 @@ describe("zactor command line", () => {
     assert.match(text, /MAILBOX/)
     assert.match(text, /^n1 .* 4 +9 \(max 6\) /m)
     assert.include(text, "deepest actor mailboxes:\n  n1: @cart-7 6, @cart-2 3")
+  })
+
+  it("ls takes a silent member's state from the other nodes' liveness and membership views", () => {
+    const described = (
+      node: string,
+      peers: Array<[string, string]>,
+      members: Array<[string, string]> = [],
+    ): Admin.Description => ({
+      node,
+      endpoints: [`tcp://${node}:1`],
+      services: [],
+      actors: [],
+      meta: {},
+      protocolVersion: 1,
+      pid: 1,
+      runtime: "node",
+      startedAt: 0,
+      contracts: [],
+      peers: peers.map(([peer, state]) => ({
+        endpoint: `tcp://${peer}:1`,
+        node: peer,
+        outstanding: 0,
+        connected: state !== "dead",
+        state,
+        rttMs: null,
+      })),
+      members: members.map(([member, state]) => ({
+        node: member,
+        state,
+        registered: true,
+        endpoints: [`tcp://${member}:1`],
+        services: [],
+        actors: [],
+      })),
+    })
+    const b = { node: "b", endpoint: "tcp://b:1" }
+    const views = viewsOf(b, [
+      described("a", [["b", "suspect"]], [["b", "alive"]]),
+      described("c", [["b", "dead"]], [["b", "unreachable"]]),
+      described("d", [["e", "alive"]]),
+      described("b", [["a", "alive"]]),
+    ])
+    assert.deepStrictEqual(views, [
+      { by: "a", liveness: "suspect", membership: "alive" },
+      { by: "c", liveness: "dead", membership: "unreachable" },
+    ])
+    assert.strictEqual(stateOf(false, views, true), "dead")
+    assert.strictEqual(stateOf(true, views, true), "alive")
+    assert.strictEqual(membershipOf(views), "unreachable")
+    assert.strictEqual(stateOf(false, views.slice(0, 1), false), "suspect")
+    // Its watchers still see it alive (it did not answer this command in time): not dead.
+    assert.strictEqual(stateOf(false, [{ by: "a", liveness: "alive", membership: "alive" }], false), "suspect")
+    // No node knows it: a registered member is suspect, a static entry nothing answers at is dead.
+    assert.strictEqual(stateOf(false, [], true), "suspect")
+    assert.strictEqual(stateOf(false, [], false), "dead")
+    assert.strictEqual(membershipOf([]), null)
   })
 
   it("lays tables out in columns", () => {

@@ -1,9 +1,12 @@
 /**
  * `zactor ls`: the members discovered (LAN beacon by default, `--static`, `--etcd`), each asked for its
- * description through the admin service. State, as this command sees it:
- * - `alive`: answered within `--timeout`;
- * - `suspect`: listed by the registry (so recently announced), or greeted us, but did not answer in time;
- * - `dead`: a static entry that nothing answers at.
+ * description through the admin service. A node that answers is `alive`. For one that does not, the state is
+ * what the cluster's own failure detection says: the nodes that did answer report their liveness view of the
+ * nodes they connect to (`peers`: alive, suspect, dead; docs/LIVENESS.md) and their discovery view
+ * (`members`: alive, joining, unreachable, unregistered, passive, incompatible), and `ls` shows the worst of
+ * them. Without any such view, a member the registry lists is `suspect` (announced recently, silent now) and a
+ * static entry that nothing answers at is `dead`. Members the answering nodes know but the source no longer lists
+ * (a frozen node stops announcing itself on the beacon) are listed too, with what those nodes say of them.
  */
 import type { Admin } from "@zactor/core"
 import { Effect } from "effect"
@@ -12,54 +15,154 @@ import * as Flags from "../internal/flags.ts"
 import * as Output from "../internal/output.ts"
 import * as Session from "../internal/session.ts"
 
+/** Liveness as `ls` reports it. */
+export type State = "alive" | "suspect" | "dead"
+
+/** What one other node says about a member, from its description. */
+export interface View {
+  /** The node whose view it is. */
+  readonly by: string
+  /** Its liveness state of the member (`alive`, `suspect`, `dead`, `joining`), if it connects to it. */
+  readonly liveness: string | null
+  /** Its discovery state of the member (`Discovery.MemberState`), if it follows the same registry. */
+  readonly membership: string | null
+}
+
 /** One member as `ls` reports it. */
 export interface Listed {
   readonly node: string
-  readonly state: "alive" | "suspect" | "dead"
+  readonly state: State
+  /** The worst discovery state the other nodes report for it, `null` when none reports one. */
+  readonly membership: string | null
   readonly endpoint: string
   readonly services: ReadonlyArray<string>
   readonly actors: ReadonlyArray<string>
   /** What the node said about itself, when it answered. */
   readonly description: Admin.Description | null
+  /** What the nodes that answered say about it. */
+  readonly views: ReadonlyArray<View>
   readonly error: string | null
+}
+
+/** The views of a member held by the nodes that answered (by node id, or by endpoint for unnamed entries). */
+export const viewsOf = (
+  member: { readonly node: string; readonly endpoint: string },
+  descriptions: ReadonlyArray<Admin.Description>,
+): Array<View> => {
+  const views: Array<View> = []
+  for (const description of descriptions) {
+    if (description.node === member.node || description.endpoints.includes(member.endpoint)) continue
+    const peer = description.peers.find((p) => p.node === member.node || p.endpoint === member.endpoint)
+    const known = description.members.find((m) => m.node === member.node || m.endpoints.includes(member.endpoint))
+    if (peer === undefined && known === undefined) continue
+    views.push({ by: description.node, liveness: peer?.state ?? null, membership: known?.state ?? null })
+  }
+  return views
+}
+
+/** Discovery states, most telling first: a disagreement with the registry is what an operator looks for. */
+const membershipOrder = ["incompatible", "unreachable", "unregistered", "joining", "passive", "alive"]
+
+/** The most telling discovery state among the views, `null` when none has one. */
+export const membershipOf = (views: ReadonlyArray<View>): string | null => {
+  let worst: string | null = null
+  for (const { membership } of views) {
+    if (membership === null) continue
+    const rank = membershipOrder.indexOf(membership)
+    if (worst === null || (rank >= 0 && rank < membershipOrder.indexOf(worst))) worst = membership
+  }
+  return worst
+}
+
+/**
+ * A member's state: `alive` if it answered this command; else the worst liveness the other nodes report
+ * (`dead`, else `suspect`); else, when they still see it alive or have no view, `suspect` for a member the
+ * registry lists and `dead` for a static entry (nothing there answers, and no node knows it).
+ */
+export const stateOf = (answered: boolean, views: ReadonlyArray<View>, listedByRegistry: boolean): State => {
+  if (answered) return "alive"
+  if (views.some((view) => view.liveness === "dead")) return "dead"
+  if (views.some((view) => view.liveness === "suspect" || view.membership === "unreachable")) return "suspect"
+  return listedByRegistry || views.length > 0 ? "suspect" : "dead"
+}
+
+/** A member not listed by this command's source but known to a node that answered (a node that went silent). */
+const reportedBy = (descriptions: ReadonlyArray<Admin.Description>): Array<Session.Member> => {
+  const found: Array<Session.Member> = []
+  for (const description of descriptions) {
+    for (const member of description.members) {
+      if (member.endpoints.length === 0) continue
+      found.push({
+        nodeId: member.node,
+        endpoint: member.endpoints[0]!,
+        services: member.services,
+        actors: member.actors,
+      })
+    }
+    for (const peer of description.peers) {
+      found.push({ nodeId: peer.node ?? peer.endpoint, endpoint: peer.endpoint, services: [], actors: [] })
+    }
+  }
+  return found
 }
 
 const list = (session: Session.Session) =>
   Effect.gen(function* () {
-    const members = yield* session.members
-    return yield* Effect.forEach(
-      members,
-      (member) =>
-        session.describe(member.endpoint).pipe(
-          Effect.map(
-            (description): Listed => ({
-              node: description.node,
-              state: "alive",
-              endpoint: member.endpoint,
-              services: description.services,
-              actors: description.actors,
-              description,
-              error: null,
-            }),
+    const probe = (members: ReadonlyArray<Session.Member>) =>
+      Effect.forEach(
+        members,
+        (member) =>
+          session.describe(member.endpoint).pipe(
+            Effect.map((description) => ({ member, description, error: null })),
+            Effect.catch((error) => Effect.succeed({ member, description: null, error })),
           ),
-          Effect.catch((error) =>
-            Effect.sync((): Listed => {
-              const greeted = session.node.remotes().find((remote) => remote.endpoint === member.endpoint)?.info
-              const listedByRegistry = session.source !== "static"
-              return {
-                node: greeted?.id ?? member.nodeId,
-                state: greeted !== undefined || listedByRegistry ? "suspect" : "dead",
-                endpoint: member.endpoint,
-                services: greeted?.services ?? member.services.filter((service) => service !== "*"),
-                actors: greeted?.actors ?? member.actors,
-                description: null,
-                error: `${error.code}: ${error.message}`,
-              }
-            }),
-          ),
-        ),
-      { concurrency: 16 },
+        { concurrency: 16 },
+      )
+    const listed = yield* session.members
+    const probed = yield* probe(listed)
+    // A node that stopped announcing itself is no longer in the beacon this command listens to, but the nodes it
+    // talked to still know it: list it too, with what they say about it.
+    const seen = new Set(
+      probed.flatMap(({ member, description }) => [member.endpoint, member.nodeId, description?.node]),
     )
+    const missing = new Map<string, Session.Member>()
+    for (const member of reportedBy(probed.flatMap(({ description }) => (description === null ? [] : [description])))) {
+      if (seen.has(member.nodeId) || seen.has(member.endpoint) || member.nodeId === session.node.id) continue
+      if (!missing.has(member.nodeId)) missing.set(member.nodeId, member)
+    }
+    const all = [...probed, ...(yield* probe([...missing.values()]))]
+    const descriptions = all.flatMap(({ description }) => (description === null ? [] : [description]))
+    const listedByRegistry = session.source !== "static"
+    return all.map(({ member, description, error }): Listed => {
+      if (description !== null) {
+        const views = viewsOf({ node: description.node, endpoint: member.endpoint }, descriptions)
+        return {
+          node: description.node,
+          state: "alive",
+          membership: membershipOf(views),
+          endpoint: member.endpoint,
+          services: description.services,
+          actors: description.actors,
+          description,
+          views,
+          error: null,
+        }
+      }
+      const greeted = session.node.remotes().find((remote) => remote.endpoint === member.endpoint)?.info
+      const node = greeted?.id ?? member.nodeId
+      const views = viewsOf({ node, endpoint: member.endpoint }, descriptions)
+      return {
+        node,
+        state: stateOf(false, views, listedByRegistry),
+        membership: membershipOf(views),
+        endpoint: member.endpoint,
+        services: greeted?.services ?? member.services.filter((service) => service !== "*"),
+        actors: greeted?.actors ?? member.actors,
+        description: null,
+        views,
+        error: error === null ? null : `${error.code}: ${error.message}`,
+      }
+    })
   })
 
 const uptime = (description: Admin.Description | null): string => {
@@ -72,10 +175,11 @@ const uptime = (description: Admin.Description | null): string => {
 
 const render = (listed: ReadonlyArray<Listed>): string =>
   Output.table(
-    ["NODE", "STATE", "ENDPOINT", "SERVICES", "ACTORS", "UP", "PID"],
+    ["NODE", "STATE", "MEMBERSHIP", "ENDPOINT", "SERVICES", "ACTORS", "UP", "PID"],
     listed.map((member) => [
       member.node,
       member.state,
+      member.membership ?? "-",
       member.endpoint,
       member.services.join(",") || "-",
       member.actors.join(",") || "-",
@@ -105,6 +209,6 @@ export const command = Command.make("ls", { json: Flags.json, ...Flags.connectio
   ),
 ).pipe(
   Command.withDescription(
-    "List the members discovered (nodes, services, actors, endpoints) and whether they answer (alive, suspect, dead).",
+    "List the members discovered (nodes, services, actors, endpoints), their liveness (alive, suspect, dead) and membership as the cluster sees them.",
   ),
 )
