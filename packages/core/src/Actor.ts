@@ -190,7 +190,7 @@ export type DeadLetterReason = Cell.DeadLetterReason
 
 /**
  * A message an actor did not process and nobody was told about (a tell; a refused ask fails its caller instead):
- * the record the dead-letter stream will carry. Today dead letters are only counted (`ActorStats.deadLetters`).
+ * its record. Such messages are counted (`ActorStats.deadLetters`) and published on the node's `deadLetters`.
  *
  * @since 0.1.0
  */

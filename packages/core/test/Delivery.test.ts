@@ -617,8 +617,113 @@ describe("dead letters", () => {
         const exhausted = clientLetters.find((l) => l.reason === "retries-exhausted")!
         assert.strictEqual(exhausted.attempt, 3)
         assert.strictEqual(exhausted.target, "Ledger/append")
-        assert.isAtLeast(client.metrics().deadLettered, 1)
+        assert.strictEqual(exhausted.direction, "outbound")
+        assert.deepStrictEqual(
+          clientLetters.map((l) => l.reason),
+          ["retries-exhausted"],
+        )
+        assert.strictEqual(client.metrics().deadLettered, 1)
+        assert.deepStrictEqual(client.metricsSnapshot().deadLetters, { "retries-exhausted": 1 })
+        assert.strictEqual(node.metrics().deadLettered, 1)
+        assert.deepStrictEqual(node.metricsSnapshot().deadLetters, { unroutable: 1 })
         yield* Fiber.interrupt(fiber)
+      }),
+    ),
+  )
+
+  it.live("inbound: expired, rejected, over-limit and mailbox-full letters name the reason, target and attempt", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // One call at a time, so that a second call while one runs is refused as over the limit.
+        const server = yield* clientNode({ id: "limited", maxConcurrentCalls: 1 })
+        yield* server.serve(Ledger, {
+          append: () => Effect.succeed(0),
+          slowAppend: ({ ms }) => Effect.as(Effect.sleep(ms), 1),
+        })
+        const letters: Array<DeadLetter> = []
+        yield* Stream.runForEach(server.deadLetters, (letter) => Effect.sync(() => letters.push(letter))).pipe(
+          Effect.forkScoped,
+        )
+        const client = yield* clientNode()
+        const endpoint = server.endpoints()[0]!
+        const ledger = client.client(Ledger, { endpoint })
+        const codeOf = (error: unknown) => (error as RpcError).code
+        yield* Effect.sleep(10)
+
+        // Expired: a call with no time left arrives expired and is dropped without running.
+        assert.strictEqual(
+          codeOf(yield* Effect.flip(ledger.slowAppend({ entry: "e", ms: 0 }, { timeout: 0 }))),
+          "deadline_exceeded",
+        )
+        yield* wait(() => letters.length === 1, "the expired letter")
+
+        // Rejected: a payload the served contract refuses (a caller with another version of it).
+        const Stale = Contract.make("Ledger", {
+          slowAppend: Contract.unary({ payload: Schema.Struct({ entry: Schema.Number }), success: Schema.Number }),
+        })
+        const invalid = yield* Effect.flip(client.client(Stale, { endpoint }).slowAppend({ entry: 7 }))
+        assert.strictEqual(codeOf(invalid), "invalid_argument")
+
+        // Over the limit: the server is already serving its one call.
+        const running = yield* Effect.forkScoped(ledger.slowAppend({ entry: "long", ms: 400 }))
+        yield* wait(() => server.metricsSnapshot().gauges.inflight === 1, "one call in flight")
+        const refused = yield* Effect.flip(ledger.slowAppend({ entry: "one too many", ms: 0 }))
+        assert.strictEqual(codeOf(refused), "overloaded")
+        assert.strictEqual(yield* Fiber.join(running), 1)
+
+        // Mailbox full: one message runs, one waits (capacity 1), the third tell is refused on arrival.
+        const Slow = Actor.make(Counter, {
+          initialState: 0,
+          mailboxCapacity: 1,
+          handlers: {
+            add: ({ by }, context) =>
+              Effect.andThen(
+                Effect.sleep(300),
+                Effect.sync(() => {
+                  context.setState(context.state + by)
+                  return context.state
+                }),
+              ),
+            total: (_, context) => Effect.succeed(context.state),
+          },
+        })
+        const ref = yield* Actor.spawnOn(server, Slow, "slow")
+        const teller = ActorRef.tell(client, ref)
+        for (const by of [1, 2, 4]) yield* teller.add({ by })
+        yield* wait(() => letters.length === 4, "the mailbox-full letter")
+        yield* wait(() => server.metrics().tellsReceived === 3, "the tells to arrive")
+
+        const fields = letters.map(({ reason, target, direction, attempt, count }) => ({
+          reason,
+          target,
+          direction,
+          attempt,
+          count,
+        }))
+        const inbound = { direction: "inbound", attempt: 1, count: 1 } as const
+        assert.deepStrictEqual(fields, [
+          { reason: "expired", target: "Ledger/slowAppend", ...inbound },
+          { reason: "rejected", target: "Ledger/slowAppend", ...inbound },
+          { reason: "over-limit", target: "Ledger/slowAppend", ...inbound },
+          { reason: "mailbox-full", target: "@slow/add", ...inbound },
+        ])
+        assert.include(letters[0]!.detail, "arrived expired")
+        assert.include(letters[1]!.detail, "invalid payload")
+        assert.include(letters[2]!.detail, "its limit")
+        assert.include(letters[3]!.detail, "mailbox full")
+        assert.strictEqual(server.metrics().deadLettered, 4)
+        assert.deepStrictEqual(server.metricsSnapshot().deadLetters, {
+          expired: 1,
+          rejected: 1,
+          "over-limit": 1,
+          "mailbox-full": 1,
+        })
+        assert.strictEqual(client.metrics().deadLettered, 0, "none of these calls was retried")
+        // The two tells that were not refused both ran, the third never: 1 + 2.
+        yield* wait(() => Actor.stats(ref)?.processed === 2, "the two accepted tells to run")
+        assert.strictEqual(Actor.stats(ref)?.deadLetters, 1)
+        assert.strictEqual(yield* ActorRef.ask(client, ref).total({}), 3)
+        assert.strictEqual(server.metrics().deadLettered, 4)
       }),
     ),
   )
