@@ -235,6 +235,7 @@ describe("worker pools of processes", () => {
           )
           yield* Effect.sleep(2_000)
           const victim = pool.workers()[1]!
+          const boundMs = node.remotes().find((r) => r.endpoint === victim.endpoint)!.liveness.boundMs
           const frozenAt = Date.now()
           process.kill(victim.pid!, "SIGSTOP")
           yield* Effect.sleep(5_000)
@@ -256,7 +257,8 @@ describe("worker pools of processes", () => {
           console.log(
             [
               `pool SIGSTOP 5 s under ${CALLS} calls over ${LOAD_MS / 1000} s:`,
-              `${victim.id} pid ${victim.pid}: declared dead ${detectedMs} ms after SIGSTOP (bound ${dead!.silentMs} ms of silence), ` +
+              `${victim.id} pid ${victim.pid}: declared dead ${detectedMs} ms after SIGSTOP, silent ${dead!.silentMs} ms then ` +
+                `(liveness bound ${boundMs} ms), ` +
                 `alive again ${acceptedMs} ms after SIGCONT; requests sent to it while dead: ${sentWhileDead.length}; ` +
                 `calls it served after: ${servedAfter}`,
               `its transitions: ${mine.map((c) => `${c.from}->${c.to} (${c.reason})`).join(", ")}`,
