@@ -51,6 +51,52 @@ const zactor = (args: ReadonlyArray<string>, timeoutMs = 30_000): Promise<Ran> =
     })
   })
 
+/**
+ * Runs `zactor args...` with a terminal as its standard output (util-linux `script` allocates the pseudo-terminal),
+ * as a person watching `top` would; `script` waits for it, and `timeout` inside bounds it even if this test dies.
+ */
+const zactorInTerminal = (args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<Ran> => {
+  const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`
+  const command = [
+    "timeout",
+    "-s",
+    "KILL",
+    String(Math.ceil(timeoutMs / 1000)),
+    process.execPath,
+    "--conditions=@zactor/source",
+    "--import",
+    "tsx",
+    bin,
+    ...args,
+  ]
+    .map(quote)
+    .join(" ")
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const child = spawn("script", ["-qfec", command, "/dev/null"], {
+      cwd: packageDir,
+      env: { ...process.env, ZACTOR_LOG_LEVEL: "error", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    running.add(child)
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (chunk) => (stdout += String(chunk)))
+    child.stderr!.on("data", (chunk) => (stderr += String(chunk)))
+    child.once("error", reject)
+    child.once("exit", (code, signal) => {
+      running.delete(child)
+      // The terminal turns every newline into CR LF.
+      resolve({
+        code: code ?? signal ?? "unknown",
+        stdout: stdout.replace(/\r\n/g, "\n"),
+        stderr,
+        ms: performance.now() - started,
+      })
+    })
+  })
+}
+
 const startShop = (id: string, env: Record<string, string> = {}) =>
   Harness.start(fixture, { args: [id], env, readyTimeoutMs: 30_000 })
 
@@ -256,6 +302,54 @@ describe("zactor against real nodes", () => {
       assert.isAbove(row.bytesInPerSecond, 0)
       assert.isNumber(row.p50Ms)
       assert.strictEqual(row.errorsPerSecond, 0)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  it(
+    "top in a terminal: the screen is redrawn at each refresh with the new interval's numbers, then it exits",
+    async () => {
+      const shop = await startShop("busy", { ZACTOR_TEST_LOAD: "1", ZACTOR_TEST_BACKLOG: "1" })
+      const top = await zactorInTerminal([
+        "top",
+        "--interval",
+        "1100ms",
+        "--iterations",
+        "2",
+        "--static",
+        String(shop.ready.endpoint),
+      ])
+      assert.strictEqual(top.code, 0, top.stdout + top.stderr)
+      // Each refresh clears the screen and draws a report: two refreshes, then the command ends by itself.
+      const screens = top.stdout.split("\u001b[H\u001b[2J").slice(1)
+      assert.strictEqual(screens.length, 2, JSON.stringify(top.stdout))
+      const reports = screens.map((screen) => {
+        const header = screen.match(/^zactor top: 1 node\(s\) via static, rates over 1\.10 s, (.+)$/m)
+        assert.isNotNull(header, screen)
+        const lines = screen.split("\n")
+        const columns = lines.find((line) => line.startsWith("NODE"))!.split(/\s{2,}/)
+        const row = lines.find((line) => line.startsWith("busy "))
+        assert.isDefined(row, screen)
+        const cells = row!.split(/\s{2,}/)
+        const cell = (name: string) => cells[columns.indexOf(name)]!
+        return {
+          time: header![1],
+          served: Number.parseFloat(cell("SERVED")),
+          mailbox: Number.parseInt(cell("MAILBOX"), 10),
+          deepest: Number(screen.match(/^ {2}busy: @backlog (\d+)$/m)?.[1]),
+        }
+      })
+      const [first, second] = reports as [(typeof reports)[0], (typeof reports)[0]]
+      // The load calls every 5 ms: over 20 calls/s in each interval even on a loaded machine.
+      assert.isAbove(first.served, 20)
+      assert.isAbove(second.served, 20)
+      // The backlog actor is told a message every 5 ms and takes 50 ms for each: its mailbox only grows, so the
+      // second refresh shows a deeper one (and the clock, 1.1 s later, another second).
+      assert.isAbove(first.mailbox, 0)
+      assert.isAbove(second.mailbox, first.mailbox)
+      assert.strictEqual(first.deepest, first.mailbox)
+      assert.strictEqual(second.deepest, second.mailbox)
+      assert.notStrictEqual(second.time, first.time)
     },
     TEST_TIMEOUT_MS,
   )
