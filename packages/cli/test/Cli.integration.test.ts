@@ -26,11 +26,20 @@ const TEST_TIMEOUT_MS = 180_000
 
 const running = new Set<ChildProcess>()
 
-/** Runs `zactor args...` as a process (TypeScript sources through tsx) and waits for it to exit. */
-const zactor = (args: ReadonlyArray<string>, timeoutMs = 30_000): Promise<Ran> =>
+const zactorArgv = (args: ReadonlyArray<string>) => [
+  process.execPath,
+  "--conditions=@zactor/source",
+  "--import",
+  "tsx",
+  bin,
+  ...args,
+]
+
+/** Runs a command line in the package directory, collecting its output, killed (by PID) after `timeoutMs`. */
+const runProcess = (argv: ReadonlyArray<string>, timeoutMs: number): Promise<Ran> =>
   new Promise((resolve, reject) => {
     const started = performance.now()
-    const child = spawn(process.execPath, ["--conditions=@zactor/source", "--import", "tsx", bin, ...args], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: packageDir,
       env: { ...process.env, ZACTOR_LOG_LEVEL: "error", FORCE_COLOR: "0" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -42,7 +51,7 @@ const zactor = (args: ReadonlyArray<string>, timeoutMs = 30_000): Promise<Ran> =
     child.stderr!.on("data", (chunk) => (stderr += String(chunk)))
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`zactor ${args.join(" ")} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`))
+      reject(new Error(`${argv.join(" ")} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`))
     }, timeoutMs)
     child.once("exit", (code, signal) => {
       clearTimeout(timer)
@@ -51,50 +60,20 @@ const zactor = (args: ReadonlyArray<string>, timeoutMs = 30_000): Promise<Ran> =
     })
   })
 
+/** Runs `zactor args...` as a process (TypeScript sources through tsx) and waits for it to exit. */
+const zactor = (args: ReadonlyArray<string>, timeoutMs = 30_000): Promise<Ran> =>
+  runProcess(zactorArgv(args), timeoutMs)
+
 /**
  * Runs `zactor args...` with a terminal as its standard output (util-linux `script` allocates the pseudo-terminal),
- * as a person watching `top` would; `script` waits for it, and `timeout` inside bounds it even if this test dies.
+ * as a person watching `top` would. `timeout` inside bounds the command itself, should `script` be killed first.
  */
-const zactorInTerminal = (args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<Ran> => {
+const zactorInTerminal = async (args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<Ran> => {
   const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`
-  const command = [
-    "timeout",
-    "-s",
-    "KILL",
-    String(Math.ceil(timeoutMs / 1000)),
-    process.execPath,
-    "--conditions=@zactor/source",
-    "--import",
-    "tsx",
-    bin,
-    ...args,
-  ]
-    .map(quote)
-    .join(" ")
-  return new Promise((resolve, reject) => {
-    const started = performance.now()
-    const child = spawn("script", ["-qfec", command, "/dev/null"], {
-      cwd: packageDir,
-      env: { ...process.env, ZACTOR_LOG_LEVEL: "error", FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    running.add(child)
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.on("data", (chunk) => (stdout += String(chunk)))
-    child.stderr!.on("data", (chunk) => (stderr += String(chunk)))
-    child.once("error", reject)
-    child.once("exit", (code, signal) => {
-      running.delete(child)
-      // The terminal turns every newline into CR LF.
-      resolve({
-        code: code ?? signal ?? "unknown",
-        stdout: stdout.replace(/\r\n/g, "\n"),
-        stderr,
-        ms: performance.now() - started,
-      })
-    })
-  })
+  const command = ["timeout", "-s", "KILL", String(Math.ceil(timeoutMs / 1000)), ...zactorArgv(args)]
+  const ran = await runProcess(["script", "-qfec", command.map(quote).join(" "), "/dev/null"], timeoutMs + 5000)
+  // The terminal turns every newline into CR LF.
+  return { ...ran, stdout: ran.stdout.replace(/\r\n/g, "\n") }
 }
 
 const startShop = (id: string, env: Record<string, string> = {}) =>
