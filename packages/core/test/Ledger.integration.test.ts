@@ -158,6 +158,55 @@ interface Fault {
   readonly pid: number
   readonly at: number
   readonly endAt: number
+  /** What the client saw of the faulty worker while the fault lasted, when watched. */
+  readonly seen?: WorkerView | undefined
+}
+
+/** The client's view of one worker during a fault, sampled every 5 ms. */
+interface WorkerView {
+  /** Most calls outstanding on it at once: calls caught by the fault (sampling starts once it is in place). */
+  readonly peakOutstanding: number
+  /** Calls outstanding on it at the last sample, just before the fault ended. */
+  readonly outstandingAtEnd: number
+  /** When the client first saw it dead (liveness) or its connection lost, ms after the fault began. */
+  readonly detectedAfterMs: number | undefined
+}
+
+/**
+ * Watches how the client sees one worker: calls outstanding on it and whether it was declared dead or its
+ * connection lost. Sampling starts `settleMs` after the fault began, so that replies already on their way when
+ * it began are not counted as caught.
+ */
+const watchWorker = (client: NodeShape, endpoint: string, faultAt: number, settleMs = 50) => {
+  let peak = 0
+  let last = 0
+  let detectedAt: number | undefined
+  let timer: ReturnType<typeof setInterval> | undefined
+  const sample = () => {
+    const remote = client.remotes().find((r) => r.endpoint === endpoint)
+    if (remote === undefined) return
+    last = remote.outstanding
+    peak = Math.max(peak, last)
+    const connected = client.metricsSnapshot().peers.find((peer) => peer.endpoint === endpoint)?.connected
+    if (detectedAt === undefined && (remote.liveness.state === "dead" || connected === false)) detectedAt = Date.now()
+  }
+  const starting = setTimeout(() => {
+    timer = setInterval(sample, 5)
+  }, settleMs)
+  return {
+    stop: (): WorkerView => {
+      clearTimeout(starting)
+      if (timer !== undefined) {
+        sample()
+        clearInterval(timer)
+      }
+      return {
+        peakOutstanding: peak,
+        outstandingAtEnd: last,
+        detectedAfterMs: detectedAt === undefined ? undefined : detectedAt - faultAt,
+      }
+    },
+  }
 }
 
 /** A connection event the client's transport reported. */
@@ -198,13 +247,26 @@ interface Report {
   readonly maxElapsedMs: number
   readonly seconds: number
   readonly faults: ReadonlyArray<string>
+  readonly faultStats: ReadonlyArray<FaultStats>
   readonly workers: Record<string, string>
 }
 
-/** What a fault schedule is given: where to record its faults, and how many calls have been issued so far. */
+/** What a fault did, from the client's records, the ledger and what the client saw. */
+interface FaultStats extends Partial<WorkerView> {
+  readonly what: string
+  /** Calls answered by the other workers while the fault lasted. */
+  readonly completedElsewhere: number
+  /** Effects the faulty process made while the fault lasted (for a frozen one: none). */
+  readonly effectsDuring: number
+  /** Effects the faulty process made after the fault ended for calls sent before it ended (stale work). */
+  readonly staleEffectsAfter: number
+}
+
+/** What a fault schedule is given: where to record its faults, how many calls were issued so far, the client. */
 interface FaultContext {
   readonly faults: Array<Fault>
   readonly issued: () => number
+  readonly client: NodeShape
 }
 
 /** How the calls are issued: `rate` calls per second at most; the last `holdBack` only after the faults end. */
@@ -250,7 +312,7 @@ const ledgerRun = (
     const faults: Array<Fault> = []
     let issued = 0
     let faultsEndedAt = 0
-    const faultsDone = fault({ faults, issued: () => issued }).then(() => {
+    const faultsDone = fault({ faults, issued: () => issued, client }).then(() => {
       faultsEndedAt = Date.now()
     })
     const paceMs = 1000 / pacing.rate
@@ -380,6 +442,28 @@ const check = (
       `by that process after the fault began for calls sent before it was seen, ${late.length} of them after it ended`
     )
   })
+  const faultStats = observed.faults.map((fault): FaultStats => {
+    const ended = (record: CallRecord) => record.startedAt + record.elapsedMs
+    const completedElsewhere = records.filter(
+      (record) =>
+        record.code === undefined &&
+        !fault.worker.pids.includes(record.pid ?? -1) &&
+        ended(record) > fault.at &&
+        ended(record) < fault.endAt,
+    ).length
+    let effectsDuring = 0
+    let staleEffectsAfter = 0
+    for (const [key, effects] of lines) {
+      for (const effect of effects) {
+        if (effect.pid !== fault.pid) continue
+        if (effect.at >= fault.at && effect.at < fault.endAt) effectsDuring++
+        if (effect.at >= fault.endAt && (recordOf.get(key)?.startedAt ?? Number.POSITIVE_INFINITY) < fault.endAt) {
+          staleEffectsAfter++
+        }
+      }
+    }
+    return { what: fault.what, ...fault.seen, completedElsewhere, effectsDuring, staleEffectsAfter }
+  })
   const workers: Record<string, string> = {}
   for (const [pid, sample] of observed.workerMetrics) {
     workers[`${sample.worker} pid ${pid}`] =
@@ -410,6 +494,7 @@ const check = (
     maxElapsedMs: Math.max(...records.map((r) => r.elapsedMs)),
     seconds: observed.callsSeconds,
     faults,
+    faultStats,
     workers,
   }
   console.log(`ledger ${scenario}: ${JSON.stringify(report, null, 1)}`)
@@ -469,24 +554,39 @@ describe("side-effect ledger: 10,000 at-least-once calls with idempotency keys, 
           const run = newRun()
           const workers = yield* loopbackWorkers(run, 3)
           const pacing = { rate: 1000, holdBack: 1000 }
-          const report = yield* ledgerRun("SIGSTOP 3 s + SIGCONT", run, workers, pacing, async ({ faults }) => {
+          const report = yield* ledgerRun("SIGSTOP 3 s + SIGCONT", run, workers, pacing, async ({ faults, client }) => {
             for (const [round, worker] of [workers[1]!, workers[2]!].entries()) {
               await sleep(round === 0 ? 1500 : 1000)
               const at = Date.now()
               worker.process.freeze()
+              const watch = watchWorker(client, worker.endpoint, at)
               await sleep(3000)
+              const seen = watch.stop()
               worker.process.thaw()
               const endAt = Date.now()
-              faults.push({
-                what: `SIGSTOP ${worker.id} for 3 s, then SIGCONT`,
-                worker,
-                pid: worker.process.pid,
-                at,
-                endAt,
-              })
+              const what = `SIGSTOP ${worker.id} for 3 s, then SIGCONT`
+              faults.push({ what, worker, pid: worker.process.pid, at, endAt, seen })
             }
           })
-          assert.strictEqual(report.faults.length, 2)
+          assert.strictEqual(report.faultStats.length, 2)
+          let caught = 0
+          for (const fault of report.faultStats) {
+            // Calls were waiting on the frozen worker: routed there before the client could know.
+            assert.isAtLeast(fault.peakOutstanding ?? 0, 1, `${fault.what}: no call was caught by the freeze`)
+            caught += fault.peakOutstanding ?? 0
+            // Declared dead (or its connection lost) while still frozen, within the 1 s heartbeat timeout plus
+            // the detector's period and timer lateness on a loaded machine.
+            assert.isDefined(fault.detectedAfterMs, `${fault.what}: never detected while frozen`)
+            assert.isBelow(fault.detectedAfterMs!, 2500)
+            // Its calls moved on before it was thawed, and the others kept answering meanwhile.
+            assert.strictEqual(fault.outstandingAtEnd, 0, `${fault.what}: calls still waited on it at the thaw`)
+            assert.isAbove(fault.completedElsewhere, 500, `${fault.what}: the other workers answered`)
+            assert.strictEqual(fault.effectsDuring, 0, `${fault.what}: a frozen process made an effect`)
+          }
+          // Every call caught at a frozen worker failed over: sent again (elsewhere), at least once each.
+          assert.isAtLeast(report.retried, caught)
+          // Whatever the thawed workers did with their stale requests (finished them, or found them done in the
+          // store), no key has two effects and none is lost: checked for every call by `check`.
         }),
       ),
     90_000,
@@ -551,30 +651,35 @@ describe("side-effect ledger across a network partition (network namespace + ipt
             startWorker(run, "worker-ns", `tcp://${ns.address}:5555`, ["ip", "netns", "exec", ns.name]),
           )
           const workers = [...local, isolated]
-          let servedBeforeHeal = 0
+          const served = { oneWayStart: 0, oneWayEnd: 0, afterHeal: 0 }
           const report = yield* ledgerRun(
             `partition (${backend})`,
             run,
             workers,
             { rate: 900, holdBack: 1000 },
-            async ({ faults }) => {
+            async ({ faults, client }) => {
               const pid = isolated.process.pid
               await sleep(1500)
               let at = Date.now()
               dropRules(ns, "-I", ["in", "out"])
+              let watch = watchWorker(client, isolated.endpoint, at)
               await sleep(4000)
+              let seen = watch.stop()
               dropRules(ns, "-D", ["in", "out"])
               let what = `two-way DROP between the client and ${isolated.id} for 4 s`
-              faults.push({ what, worker: isolated, pid, at, endAt: Date.now() })
+              faults.push({ what, worker: isolated, pid, at, endAt: Date.now(), seen })
               await sleep(2000)
               // Requests arrive and run, but ACKs and replies are lost: the retries elsewhere must find the outcome.
+              served.oneWayStart = await servedBy(isolated)
               at = Date.now()
               dropRules(ns, "-I", ["out"])
+              watch = watchWorker(client, isolated.endpoint, at)
               await sleep(3000)
-              servedBeforeHeal = await servedBy(isolated)
+              seen = watch.stop()
+              served.oneWayEnd = await servedBy(isolated)
               dropRules(ns, "-D", ["out"])
               what = `one-way DROP of ${isolated.id}'s traffic to the client for 3 s`
-              faults.push({ what, worker: isolated, pid, at, endAt: Date.now() })
+              faults.push({ what, worker: isolated, pid, at, endAt: Date.now(), seen })
             },
             async (client) => {
               // Healed: the isolated worker is reachable again and serves calls.
@@ -589,13 +694,34 @@ describe("side-effect ledger across a network partition (network namespace + ipt
                 "the healed worker to answer again",
                 100,
               )
+              served.afterHeal = await servedBy(isolated)
               console.log(
-                `ledger partition: ${isolated.id} answered again ${Date.now() - healedAt} ms after the calls ended`,
+                `ledger partition: ${isolated.id} answered again ${Date.now() - healedAt} ms after the calls ended; ` +
+                  `served ${JSON.stringify(served)}`,
               )
             },
           )
-          assert.strictEqual(report.faults.length, 2)
-          assert.isAbove(servedBeforeHeal, 0, "the isolated worker served calls")
+          const [twoWay, oneWay] = report.faultStats
+          assert.isDefined(oneWay)
+          for (const fault of [twoWay!, oneWay]) {
+            // Calls were waiting on the cut-off worker, the client gave up on it while cut off, and those calls
+            // moved on (sent again to the others) before the heal; meanwhile the others kept answering.
+            assert.isAtLeast(fault.peakOutstanding ?? 0, 1, `${fault.what}: no call was caught by the partition`)
+            assert.isDefined(fault.detectedAfterMs, `${fault.what}: the client never gave up on the worker`)
+            assert.strictEqual(fault.outstandingAtEnd, 0, `${fault.what}: calls still waited on it at the heal`)
+            assert.isAbove(fault.completedElsewhere, 500, `${fault.what}: the other workers answered`)
+          }
+          assert.isAtLeast(report.retried, twoWay!.peakOutstanding! + oneWay.peakOutstanding!)
+          // Two-way: nothing reached the worker, so it made no effect while cut off.
+          assert.strictEqual(twoWay!.effectsDuring, 0)
+          // One-way: requests reached it and ran, their replies were dropped; those calls were sent again to the
+          // others, which found the outcome in the shared store (each call's reply names the process that made its
+          // one effect: checked by `check` for every call that succeeded).
+          assert.isAbove(served.oneWayEnd - served.oneWayStart, 0, "the cut-off worker ran requests")
+          assert.isAbove(oneWay.effectsDuring, 0)
+          assert.isAtLeast(report.storeAnsweredFromStore + report.storeWaited, 1)
+          // Healed: it serves again (a direct call to it succeeded after the calls ended).
+          assert.isAbove(served.afterHeal, served.oneWayEnd, "the healed worker served again")
         }),
       ),
     120_000,
