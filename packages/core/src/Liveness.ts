@@ -184,8 +184,9 @@ export interface LivenessOptions {
    */
   readonly heartbeatInterval?: Duration.Input | undefined
   /**
-   * Least silence after which a peer is declared dead (suspect at half of it). Default 1 s: a frozen or cut-off
-   * peer is declared dead 0.75-1.1 s after its last message on a healthy link. At least twice the interval. The
+   * Least silence after which a peer is declared dead (suspect at half of it). Default 1 s: on a healthy link a
+   * frozen or cut-off peer is declared dead 1-1.05 s after its last message (plus two round trips), which is
+   * 0.75-1.05 s after it froze when only pings flow (docs/LIVENESS.md section 3). At least twice the interval. The
    * larger of the two ends' timeouts applies on a link. Raise it when handlers block the event loop for longer.
    */
   readonly heartbeatTimeout?: Duration.Input | undefined

@@ -505,7 +505,6 @@ describe("liveness of connected nodes", () => {
         const Pet = Contract.make("Pet", {
           name: Contract.unary({ payload: Schema.Struct({}), success: Schema.String }),
         })
-        const actorScope = yield* Effect.scope
         const stop = yield* Effect.forkScoped(
           Effect.scoped(
             Effect.gen(function* () {
@@ -514,7 +513,6 @@ describe("liveness of connected nodes", () => {
             }),
           ),
         )
-        void actorScope
         const watcher = yield* zmqNode({ id: "watcher" })
         const ref = { _tag: "ActorRef" as const, name: "rex", node: "host", endpoints: host.endpoints() }
         const remoteWatch = yield* Effect.forkScoped(watcher.watch(ref))
