@@ -23,7 +23,7 @@ import { ProcessExitError, ProcessStartError, SupervisorError } from "../src/Sup
 import * as WorkerPool from "../src/WorkerPool.ts"
 import { bundle } from "./fixtures/bundle.ts"
 import { PoolWork } from "./fixtures/poolContract.ts"
-import { pacedLoad, recordingNode, workerBundle } from "./fixtures/poolHarness.ts"
+import { type CallOutcome, pacedLoad, recordingNode, workerBundle } from "./fixtures/poolHarness.ts"
 
 let entry: string | undefined
 const bundled = Effect.promise(async () => {
@@ -83,8 +83,12 @@ const killScenario = (spares: number, servingBoundMs: number) =>
 
       const CALLS = 10_000
       const LOAD_MS = 8_000
-      // This process runs the pool, its node and the load: its event-loop delay bounds how soon anything
-      // here can notice anything (reported with the results).
+      // This process runs the pool, its node and the load generator. A process's death reaches it as the child
+      // process `exit` event, which runs only when its event loop gets to it: if the loop is busy with other
+      // work (the load generator's 1,250 calls/s, garbage collection, other processes taking the 2 CPUs), the
+      // supervisor cannot notice sooner, however it is written. That lateness belongs to the host, not to the
+      // supervision: it is measured here (the worst delay of this loop over the run) and added to the bounds,
+      // and printed with the results (docs/SUPERVISION.md section 4 reports both).
       const loopDelay = monitorEventLoopDelay({ resolution: 10 })
       loopDelay.enable()
       const cpuBefore = process.cpuUsage()
@@ -115,6 +119,21 @@ const killScenario = (spares: number, servingBoundMs: number) =>
       const outcomes = yield* Fiber.join(load)
       // A cold restart on a loaded machine may outlast the load: let the third one finish before measuring.
       for (let i = 0; i < 200 && pool.supervisor.counters().restarts < 3; i++) yield* Effect.sleep(50)
+      // "Serving again" is the first reply from the new process. If the load ended before a replacement answered
+      // (a slow cold start), bursts of calls go on, routed as usual, until each has answered (at most 15 s):
+      // a burst of 6 at once puts at least one on every idle worker (least outstanding calls).
+      const replacementPid = (kill: Kill) => pool.workers().find((w) => w.id === kill.worker)?.pid
+      const tail: Array<CallOutcome> = []
+      const answeredBy = (pid: number | undefined) =>
+        pid !== undefined && [...outcomes, ...tail].some((o) => o.ok && o.pid === pid)
+      for (let burst = 0; burst < 300 && !kills.every((kill) => answeredBy(replacementPid(kill))); burst++) {
+        tail.push(
+          ...(yield* pacedLoad(6, 10, (i) =>
+            pool.client.work({ key: `t${burst}.${i}`, ms: 2 }, { delivery: "at-least-once", timeout: "15 seconds" }),
+          )),
+        )
+        yield* Effect.sleep(50)
+      }
       loopDelay.disable()
       // The `exit` event cannot run before this process's event loop gets to it: the bounds allow for how late
       // the loop ran (other work on a 2-core machine), and the printed numbers show both.
@@ -128,8 +147,9 @@ const killScenario = (spares: number, servingBoundMs: number) =>
         const exited = events.find((e) => e._tag === "ChildExited" && e.child === kill.worker && e.at >= kill.at)
         const restarted = events.find((e) => e._tag === "ChildRestarted" && e.child === kill.worker && e.at >= kill.at)
         // Each worker is killed once: its pid now is the process that replaced the killed one.
-        const newPid = pool.workers().find((w) => w.id === kill.worker)?.pid
-        const firstReply = Math.min(...outcomes.filter((o) => o.ok && o.pid === newPid).map((o) => o.endedAt))
+        const newPid = replacementPid(kill)
+        const replies = [...outcomes, ...tail].filter((o) => o.ok && o.pid === newPid && newPid !== kill.pid)
+        const firstReply = Math.min(...replies.map((o) => o.endedAt))
         return {
           kill,
           newPid,
@@ -156,7 +176,8 @@ const killScenario = (spares: number, servingBoundMs: number) =>
               `${m.restartedMs} ms, serving again after ${m.servingMs} ms (new pid ${m.newPid}); ` +
               `requests sent to it after detection: ${m.routedAfter}`,
           ),
-          `calls: ${CALLS - failed.length} ok, ${failed.length} failed, ${node.metrics().retried} retries; latency ` +
+          `calls: ${CALLS - failed.length} ok, ${failed.length} failed, ${node.metrics().retried} retries, ` +
+            `${tail.length} more after the load until every replacement had answered; latency ` +
             `p50 ${quantile(latencies, 0.5)} ms, p99 ${quantile(latencies, 0.99)} ms, max ${Math.max(...latencies)} ms`,
           `this process's event-loop delay: p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ` +
             `${(loopDelay.max / 1e6).toFixed(0)} ms, CPU ${(cpuShare * 100).toFixed(0)} % of a core; load average ` +
@@ -173,16 +194,20 @@ const killScenario = (spares: number, servingBoundMs: number) =>
       )
       for (const m of measured) {
         assert.isBelow(m.detectedMs, 100 + loopLateMs, `${m.kill.worker}: death noticed in < 100 ms (+ loop delay)`)
-        // Serving again: the first reply from the new process, or (if the load ended first) its restart.
-        const servingMs = Number.isFinite(m.servingMs) ? m.servingMs : m.restartedMs
+        // Serving again: the first reply from the new process, and nothing else.
+        assert.isTrue(Number.isFinite(m.servingMs), `${m.kill.worker}: a reply from its new process`)
         assert.isBelow(
-          servingMs,
+          m.servingMs,
           servingBoundMs + loopLateMs,
-          `${m.kill.worker}: serving again in < ${servingBoundMs} ms`,
+          `${m.kill.worker}: serving again in < ${servingBoundMs} ms (+ loop delay)`,
         )
         assert.strictEqual(m.routedAfter, 0, `${m.kill.worker}: no request routed to the dead worker after detection`)
         assert.isFalse(isAlive(m.kill.pid))
       }
+      assert.isTrue(
+        tail.every((o) => o.ok),
+        "the calls after the load succeeded",
+      )
       assert.strictEqual(pool.supervisor.counters().restarts, 3)
     }),
   )
@@ -195,9 +220,12 @@ const slowCallOnEveryWorker = (pool: WorkerPool.WorkerPoolShape<typeof PoolWork>
   )
 
 describe("worker pools of processes", () => {
+  // Two spares: each restart takes one and starts its replacement, which has 4 s (two kills) to get ready. With
+  // one, a replacement spare must be ready within the 2 s to the next kill, which a busy 2-CPU machine does not
+  // always manage (a cold start then: over 1 s).
   it.live(
     "kill -9 a worker every 2 s under 10,000 calls: noticed < 100 ms, serving again < 1 s, nothing lost",
-    () => killScenario(1, 1_000),
+    () => killScenario(2, 1_000),
     90_000,
   )
 
