@@ -876,7 +876,6 @@ const makeClient = <C extends Contract.Contract>(
   return client as Client<C>
 }
 
-/** Builds the one-way senders of a contract by walking its methods once. */
 /**
  * How a retried call is sent:
  * - `at-least-once`: every attempt asks for an ACK and carries one idempotency key (generated when the method is
@@ -945,6 +944,7 @@ const retriesExhausted = (runtime: NodeRuntime, path: string, attempts: number, 
  */
 const receivedDespite = (error: unknown): boolean => !RpcError.is(error) || error.code === "internal"
 
+/** Builds the one-way senders of a contract by walking its methods once. */
 const makeTeller = <C extends Contract.Contract>(
   runtime: NodeRuntime,
   contract: C,

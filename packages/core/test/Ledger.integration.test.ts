@@ -37,6 +37,10 @@ const DEADLINE_MS = 10_000
 /** Lateness allowed past a deadline: timers on a loaded 2-core machine fire late. */
 const LATENESS_MS = 250
 
+/** How long after a fault's start an effect stamped by the faulty process may still predate it: SIGSTOP takes
+ * hold within microseconds, but the worker stamps effects with Date.now()'s millisecond resolution. */
+const FREEZE_HOLD_MS = 2
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // --- workers -------------------------------------------------------------------------------------------------
@@ -456,7 +460,7 @@ const check = (
     for (const [key, effects] of lines) {
       for (const effect of effects) {
         if (effect.pid !== fault.pid) continue
-        if (effect.at >= fault.at && effect.at < fault.endAt) effectsDuring++
+        if (effect.at >= fault.at + FREEZE_HOLD_MS && effect.at < fault.endAt) effectsDuring++
         if (effect.at >= fault.endAt && (recordOf.get(key)?.startedAt ?? Number.POSITIVE_INFINITY) < fault.endAt) {
           staleEffectsAfter++
         }
@@ -557,13 +561,15 @@ describe("side-effect ledger: 10,000 at-least-once calls with idempotency keys, 
           const report = yield* ledgerRun("SIGSTOP 3 s + SIGCONT", run, workers, pacing, async ({ faults, client }) => {
             for (const [round, worker] of [workers[1]!, workers[2]!].entries()) {
               await sleep(round === 0 ? 1500 : 1000)
-              const at = Date.now()
               worker.process.freeze()
+              // Read after the signal and before the thaw: an effect stamped inside [at, endAt) was made while
+              // frozen (the stamp's millisecond resolution and the signal's delivery get FREEZE_HOLD_MS).
+              const at = Date.now()
               const watch = watchWorker(client, worker.endpoint, at)
               await sleep(3000)
               const seen = watch.stop()
-              worker.process.thaw()
               const endAt = Date.now()
+              worker.process.thaw()
               const what = `SIGSTOP ${worker.id} for 3 s, then SIGCONT`
               faults.push({ what, worker, pid: worker.process.pid, at, endAt, seen })
             }
