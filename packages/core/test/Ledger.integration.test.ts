@@ -37,10 +37,6 @@ const DEADLINE_MS = 10_000
 /** Lateness allowed past a deadline: timers on a loaded 2-core machine fire late. */
 const LATENESS_MS = 250
 
-/** How long after a fault's start an effect stamped by the faulty process may still predate it: SIGSTOP takes
- * hold within microseconds, but the worker stamps effects with Date.now()'s millisecond resolution. */
-const FREEZE_HOLD_MS = 2
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // --- workers -------------------------------------------------------------------------------------------------
@@ -260,7 +256,7 @@ interface FaultStats extends Partial<WorkerView> {
   readonly what: string
   /** Calls answered by the other workers while the fault lasted. */
   readonly completedElsewhere: number
-  /** Effects the faulty process made while the fault lasted (for a frozen one: none). */
+  /** Effects the faulty process made while the fault held, for calls begun after it started (frozen: none). */
   readonly effectsDuring: number
   /** Effects the faulty process made after the fault ended for calls sent before it ended (stale work). */
   readonly staleEffectsAfter: number
@@ -460,7 +456,10 @@ const check = (
     for (const [key, effects] of lines) {
       for (const effect of effects) {
         if (effect.pid !== fault.pid) continue
-        if (effect.at >= fault.at + FREEZE_HOLD_MS && effect.at < fault.endAt) effectsDuring++
+        // Made while the fault lasted for a call begun after it started: a call sent just before the fault may
+        // still run once it took hold (already queued in the worker; a freeze's signal takes a moment).
+        const begun = recordOf.get(key)?.startedAt ?? Number.POSITIVE_INFINITY
+        if (effect.at >= fault.at && effect.at < fault.endAt && begun >= fault.at) effectsDuring++
         if (effect.at >= fault.endAt && (recordOf.get(key)?.startedAt ?? Number.POSITIVE_INFINITY) < fault.endAt) {
           staleEffectsAfter++
         }
@@ -562,8 +561,7 @@ describe("side-effect ledger: 10,000 at-least-once calls with idempotency keys, 
             for (const [round, worker] of [workers[1]!, workers[2]!].entries()) {
               await sleep(round === 0 ? 1500 : 1000)
               worker.process.freeze()
-              // Read after the signal and before the thaw: an effect stamped inside [at, endAt) was made while
-              // frozen (the stamp's millisecond resolution and the signal's delivery get FREEZE_HOLD_MS).
+              // Read after the signal and before the thaw: the fault's window is when it surely held.
               const at = Date.now()
               const watch = watchWorker(client, worker.endpoint, at)
               await sleep(3000)
@@ -666,26 +664,30 @@ describe("side-effect ledger across a network partition (network namespace + ipt
             async ({ faults, client }) => {
               const pid = isolated.process.pid
               await sleep(1500)
-              let at = Date.now()
+              // Each fault's window runs from its rules being in place to just before they are removed (the
+              // iptables calls take a while on a loaded machine).
               dropRules(ns, "-I", ["in", "out"])
+              let at = Date.now()
               let watch = watchWorker(client, isolated.endpoint, at)
               await sleep(4000)
               let seen = watch.stop()
+              let endAt = Date.now()
               dropRules(ns, "-D", ["in", "out"])
               let what = `two-way DROP between the client and ${isolated.id} for 4 s`
-              faults.push({ what, worker: isolated, pid, at, endAt: Date.now(), seen })
+              faults.push({ what, worker: isolated, pid, at, endAt, seen })
               await sleep(2000)
               // Requests arrive and run, but ACKs and replies are lost: the retries elsewhere must find the outcome.
               served.oneWayStart = await servedBy(isolated)
-              at = Date.now()
               dropRules(ns, "-I", ["out"])
+              at = Date.now()
               watch = watchWorker(client, isolated.endpoint, at)
               await sleep(3000)
               seen = watch.stop()
               served.oneWayEnd = await servedBy(isolated)
+              endAt = Date.now()
               dropRules(ns, "-D", ["out"])
               what = `one-way DROP of ${isolated.id}'s traffic to the client for 3 s`
-              faults.push({ what, worker: isolated, pid, at, endAt: Date.now(), seen })
+              faults.push({ what, worker: isolated, pid, at, endAt, seen })
             },
             async (client) => {
               // Healed: the isolated worker is reachable again and serves calls.
