@@ -9,7 +9,7 @@
 import { Discovery, Envelope } from "@zactor/core"
 import { Config, Effect, Layer, Option } from "effect"
 import { Membership, queriesOf } from "./internal/membership.ts"
-import { isValidRecord } from "./internal/records.ts"
+import { isValidRecord, Z85_KEY } from "./internal/records.ts"
 
 /**
  * One peer of a static list.
@@ -34,11 +34,15 @@ export interface StaticPeer {
  */
 export const ENV_VAR = "ZACTOR_PEERS"
 
+/** Characters of a CURVE public key in Z85. */
+const KEY_LENGTH = 40
+
 const invalid = (message: string) => new Discovery.DiscoveryError({ reason: "InvalidOptions", message })
 
 /**
- * Parses a peer list: entries separated by commas or whitespace, each `endpoint` or `nodeId@endpoint`, e.g.
- * `a@tcp://10.0.0.2:5000, tcp://10.0.0.3:5000`. Fails with `InvalidOptions` naming the bad entry.
+ * Parses a peer list: entries separated by commas or whitespace, each `[nodeId@]endpoint[#publicKey]`, e.g.
+ * `a@tcp://10.0.0.2:5000, tcp://10.0.0.3:5000#<40 Z85 characters>` (the key, for clusters on CURVE, is the
+ * peer's public key as `zactor keys` prints it). Fails with `InvalidOptions` naming the bad entry.
  *
  * @since 0.1.0
  */
@@ -46,14 +50,26 @@ export const parse = (text: string): Effect.Effect<ReadonlyArray<StaticPeer>, Di
   Effect.suspend(() => {
     const peers: Array<StaticPeer> = []
     for (const entry of text.split(/[\s,]+/).filter((e) => e.length > 0)) {
-      const at = entry.indexOf("@")
-      const separator = entry.indexOf("://")
-      const hasId = at > 0 && (separator === -1 || at < separator)
-      const endpoint = hasId ? entry.slice(at + 1) : entry
-      if (!/^(tcp|ipc|inproc):\/\/.+/.test(endpoint)) {
-        return Effect.fail(invalid(`${ENV_VAR} entry "${entry}" is not [nodeId@]tcp://host:port`))
+      // A key is the entry's last 40 characters after a "#" (Z85 has no comma or space, so it cannot be split).
+      const hash = entry.lastIndexOf("#", entry.length - KEY_LENGTH - 1)
+      const keyed = hash !== -1 && hash === entry.length - KEY_LENGTH - 1
+      const publicKey = keyed ? entry.slice(hash + 1) : entry.includes("#") ? "" : undefined
+      if (publicKey !== undefined && !Z85_KEY.test(publicKey)) {
+        return Effect.fail(invalid(`${ENV_VAR} entry "${entry}" has a public key that is not 40 Z85 characters`))
       }
-      peers.push(hasId ? { nodeId: entry.slice(0, at), endpoint } : { endpoint })
+      const address = keyed ? entry.slice(0, hash) : entry
+      const at = address.indexOf("@")
+      const separator = address.indexOf("://")
+      const hasId = at > 0 && (separator === -1 || at < separator)
+      const endpoint = hasId ? address.slice(at + 1) : address
+      if (!/^(tcp|ipc|inproc):\/\/.+/.test(endpoint)) {
+        return Effect.fail(invalid(`${ENV_VAR} entry "${entry}" is not [nodeId@]tcp://host:port[#publicKey]`))
+      }
+      peers.push({
+        ...(hasId ? { nodeId: address.slice(0, at) } : {}),
+        endpoint,
+        ...(publicKey === undefined ? {} : { publicKey }),
+      })
     }
     return Effect.succeed(peers)
   })

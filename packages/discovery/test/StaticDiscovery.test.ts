@@ -19,6 +19,26 @@ describe("static discovery", () => {
     }),
   )
 
+  it.effect("parses a peer's CURVE public key after #, and refuses a key that is not one", () =>
+    Effect.gen(function* () {
+      // A Z85 key may hold "@", "#" and ":" itself: only the last 40 characters after a "#" are the key.
+      const key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+      const other = "#Zm[8eH^s=6B.#!5TcEXK?Ag0&}k>o2OrQAw8)3z"
+      const peers = yield* StaticDiscovery.parse(`a@tcp://10.0.0.2:5000#${key} tcp://10.0.0.3:5000#${other}`)
+      assert.deepStrictEqual(peers, [
+        { nodeId: "a", endpoint: "tcp://10.0.0.2:5000", publicKey: key },
+        { endpoint: "tcp://10.0.0.3:5000", publicKey: other },
+      ])
+      const discovery = yield* StaticDiscovery.make([`b@tcp://10.0.0.4:5000#${key}`])
+      assert.strictEqual((yield* discovery.members)[0]?.publicKey, key)
+      for (const bad of ["tcp://10.0.0.2:5000#short", `tcp://10.0.0.2:5000#${key.slice(1)}~`]) {
+        const error = yield* Effect.flip(StaticDiscovery.parse(bad))
+        assert.strictEqual(error.reason, "InvalidOptions")
+        assert.include(error.message, "public key")
+      }
+    }),
+  )
+
   it.effect("reads ZACTOR_PEERS through Config", () =>
     Effect.gen(function* () {
       const discovery = yield* Contract.Discovery.pipe(

@@ -61,7 +61,7 @@ export const decodeRecord = (fields: {
 }
 
 /** A CURVE public key in Z85: 40 characters of the Z85 alphabet. */
-const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/
+export const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/
 
 /** Whether a record fits the limits (checked before publishing our own). */
 export const isValidRecord = (record: Discovery.MemberRecord): boolean => decodeRecord(record) !== undefined
