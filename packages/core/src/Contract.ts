@@ -36,6 +36,56 @@ export interface BodyCodec<A> {
 }
 
 /**
+ * The functions of `@bufbuild/protobuf` (v2) a protobuf codec encodes and decodes with. Pass the module itself
+ * (`import * as protobuf from "@bufbuild/protobuf"`): zactor's core does not depend on it.
+ *
+ * @since 0.1.0
+ */
+export interface ProtobufRuntime<S, A> {
+  readonly toBinary: (schema: S, message: A) => Uint8Array
+  readonly fromBinary: (schema: S, bytes: Uint8Array) => A
+  readonly isMessage: (value: unknown, schema: S) => boolean
+}
+
+/** Runs one protobuf step, turning what it throws (a malformed message, bad UTF-8) into a codec issue. */
+const attemptProtobuf = <A>(step: () => A): Result.Result<A, CodecIssue> => {
+  try {
+    return Result.succeed(step())
+  } catch (error) {
+    return Result.fail({ message: error instanceof Error ? error.message : String(error), path: [] })
+  }
+}
+
+/**
+ * The codec of messages of a protobuf-es schema (docs/PROTOCOL.md, 3.5): the wire form is the message's binary
+ * encoding, which msgpack carries as bin. Encoding takes only a message of that schema (made with `create`).
+ * Decoding takes any Uint8Array (msgpack hands over a Buffer) and applies proto semantics: absent fields read as
+ * their defaults, strings must be UTF-8, and with `checkRequired` the proto2 required fields must be present.
+ * Generated contracts (protoc-gen-zactor) and protobuf topics use it.
+ *
+ * @since 0.1.0
+ */
+export const protobufCodec = <S extends { readonly typeName: string }, A>(
+  schema: S,
+  protobuf: ProtobufRuntime<S, A>,
+  options: { readonly checkRequired: boolean } = { checkRequired: false },
+): BodyCodec<A> => ({
+  encode: (value) =>
+    protobuf.isMessage(value, schema)
+      ? attemptProtobuf(() => protobuf.toBinary(schema, value))
+      : Result.fail({ message: `expected a ${schema.typeName} message, made with create()`, path: [] }),
+  decode: (wire) =>
+    wire instanceof Uint8Array
+      ? attemptProtobuf(() => {
+          const message = protobuf.fromBinary(schema, wire)
+          // fromBinary accepts a message without its required fields; toBinary refuses it.
+          if (options.checkRequired) protobuf.toBinary(schema, message)
+          return message
+        })
+      : Result.fail({ message: `expected the binary encoding of ${schema.typeName}`, path: [] }),
+})
+
+/**
  * Declarations of a method that the runtime acts on.
  *
  * @since 0.1.0

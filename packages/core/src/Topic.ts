@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Result } from "effect"
+import { Context, Data, Duration, Effect } from "effect"
 import * as Contract from "./Contract.ts"
 
 // ---- topics ------------------------------------------------------------------------------------------------
@@ -98,18 +98,6 @@ export const fromCodec = <A>(
 }
 
 /**
- * The functions of `@bufbuild/protobuf` (v2) that a protobuf topic encodes and decodes with. Pass the module itself
- * (`import * as protobuf from "@bufbuild/protobuf"`): zactor's core does not depend on it.
- *
- * @since 0.1.0
- */
-export interface ProtobufRuntime<S, A> {
-  readonly toBinary: (schema: S, message: A) => Uint8Array
-  readonly fromBinary: (schema: S, bytes: Uint8Array) => A
-  readonly isMessage: (value: unknown, schema: S) => boolean
-}
-
-/**
  * The message type of a protobuf-es v2 schema, read from its generated type (`GenMessage<T>` gives `T`); a schema
  * without one (a `DescMessage` from a registry at run time) gives protobuf-es's untyped message.
  *
@@ -118,15 +106,6 @@ export interface ProtobufRuntime<S, A> {
 export type ProtobufMessageOf<S> = S extends { readonly $codegenv2: { readonly a: infer A } }
   ? A
   : { readonly $typeName: string }
-
-/** Runs one protobuf step, turning what it throws (a malformed message, bad UTF-8) into a codec issue. */
-const attempt = <A>(step: () => A): Result.Result<A, Contract.CodecIssue> => {
-  try {
-    return Result.succeed(step())
-  } catch (error) {
-    return Result.fail({ message: error instanceof Error ? error.message : String(error), path: [] })
-  }
-}
 
 /**
  * Declares a topic whose events are messages of a protobuf-es schema (`XxxSchema` from protoc-gen-es): each event
@@ -148,22 +127,14 @@ export const fromProtobuf = <S extends { readonly typeName: string }>(
   name: string,
   spec: {
     readonly schema: S
-    readonly protobuf: ProtobufRuntime<S, ProtobufMessageOf<S>>
+    readonly protobuf: Contract.ProtobufRuntime<S, ProtobufMessageOf<S>>
   } & TopicSettings<ProtobufMessageOf<S>>,
-): Topic<ProtobufMessageOf<S>> => {
-  const { schema, protobuf } = spec
-  const codec: Contract.BodyCodec<ProtobufMessageOf<S>> = {
-    encode: (value) =>
-      protobuf.isMessage(value, schema)
-        ? attempt(() => protobuf.toBinary(schema, value))
-        : Result.fail({ message: `expected a ${schema.typeName} message, made with create()`, path: [] }),
-    decode: (wire) =>
-      wire instanceof Uint8Array
-        ? attempt(() => protobuf.fromBinary(schema, wire))
-        : Result.fail({ message: `expected the binary encoding of ${schema.typeName}`, path: [] }),
-  }
-  return fromCodec(name, { codec, key: spec.key, lastValueCache: spec.lastValueCache })
-}
+): Topic<ProtobufMessageOf<S>> =>
+  fromCodec(name, {
+    codec: Contract.protobufCodec(spec.schema, spec.protobuf),
+    key: spec.key,
+    lastValueCache: spec.lastValueCache,
+  })
 
 // ---- what a subscription emits -----------------------------------------------------------------------------
 

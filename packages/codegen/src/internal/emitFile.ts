@@ -16,7 +16,6 @@ export interface FilePlan {
 /** The names of the file's own helpers, registered as taken so that an import of the same name is aliased. */
 interface Locals {
   readonly protobufBody: ImportSymbol
-  readonly attempt: ImportSymbol
   readonly noApplicationErrors: ImportSymbol
   /** The type parameter of the handler interfaces (the Effect services the handlers need). */
   readonly services: ImportSymbol
@@ -45,11 +44,10 @@ export const emitFile = (schema: Schema, plan: FilePlan): void => {
   const fileName = `${plan.file.name}_zactor.ts`
   const f = schema.generateFile(fileName)
   // protoplugin treats a symbol imported from the file itself as declared there: it takes the name, and any
-  // foreign import of the same name (a message called `attempt`) gets an alias.
+  // foreign import of the same name (a message called `protobufBody`) gets an alias.
   const self = `./${plan.file.name}_zactor.js`
   const locals: Locals = {
     protobufBody: f.import("protobufBody", self),
-    attempt: f.import("attempt", self),
     noApplicationErrors: f.import("noApplicationErrors", self),
     services: f.import("R", self, true),
   }
@@ -68,42 +66,18 @@ const emitHelpers = (f: GeneratedFile, locals: Locals): void => {
   const fromBinary = f.import("fromBinary", "@bufbuild/protobuf")
   const Contract = f.import("Contract", "@zactor/core")
   const Result = f.import("Result", "effect")
-  const { protobufBody, attempt, noApplicationErrors } = locals
-  f.print(f.jsDoc("Runs one encoding step, turning what it throws into a codec issue."))
-  f.print`const ${attempt} = <A>(step: () => A): ${Result}.Result<A, ${Contract}.CodecIssue> => {`
-  f.print`  try {`
-  f.print`    return ${Result}.succeed(step());`
-  f.print`  } catch (error) {`
-  f.print`    return ${Result}.fail({ message: error instanceof Error ? error.message : String(error), path: [] });`
-  f.print`  }`
-  f.print`};`
-  f.print()
+  const { protobufBody, noApplicationErrors } = locals
   f.print(
     f.jsDoc(
-      "The body of a method whose payload or result is a protobuf message (docs/PROTOCOL.md, 3.5): the\n" +
-        "message's binary encoding, which msgpack carries as bin. Decoding takes any Uint8Array (msgpack hands\n" +
-        "over a Buffer) and applies proto semantics: absent fields read as their defaults, strings must be UTF-8,\n" +
-        "and with `checkRequired` the proto2 required fields must be present.",
+      "The body of a method whose payload or result is a protobuf message: zactor's protobuf codec (the message's\n" +
+        "binary encoding, carried as msgpack bin), with `checkRequired` for proto2 required fields.",
     ),
   )
   f.print`const ${protobufBody} = <Desc extends ${DescMessage}>(`
   f.print`  schema: Desc,`
   f.print`  options: { readonly checkRequired: boolean } = { checkRequired: false },`
-  f.print`): ${Contract}.BodyCodec<${MessageShape}<Desc>> => ({`
-  f.print`  encode: (value) =>`
-  f.print`    ${isMessage}(value, schema)`
-  f.print`      ? ${attempt}(() => ${toBinary}(schema, value))`
-  f.print`      : ${Result}.fail({ message: \`expected a \${schema.typeName} message, made with create()\`, path: [] }),`
-  f.print`  decode: (wire) =>`
-  f.print`    wire instanceof Uint8Array`
-  f.print`      ? ${attempt}(() => {`
-  f.print`          const message = ${fromBinary}(schema, wire);`
-  f.print`          // fromBinary accepts a message without its required fields; toBinary refuses it.`
-  f.print`          if (options.checkRequired) ${toBinary}(schema, message);`
-  f.print`          return message;`
-  f.print`        })`
-  f.print`      : ${Result}.fail({ message: \`expected the binary encoding of \${schema.typeName}\`, path: [] }),`
-  f.print`});`
+  f.print`): ${Contract}.BodyCodec<${MessageShape}<Desc>> =>`
+  f.print`  ${Contract}.protobufCodec(schema, { isMessage: ${isMessage}, toBinary: ${toBinary}, fromBinary: ${fromBinary} }, options);`
   f.print()
   f.print(
     f.jsDoc(

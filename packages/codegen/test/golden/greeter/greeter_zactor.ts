@@ -4,51 +4,25 @@
 // @generated from file greeter.proto (package zactor.test.greeter.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Effect, Stream } from "effect";
-import { Result } from "effect";
-import type { CallContext, Node, RpcError } from "@zactor/core";
-import { Contract } from "@zactor/core";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import type { CallContext, Node, RpcError } from "@zactor/core";
+import { Contract } from "@zactor/core";
+import type { Effect, Stream } from "effect";
+import { Result } from "effect";
 import type { HelloReply, HelloRequest, StreamRequest } from "./greeter_pb.js";
 import { HelloReplySchema, HelloRequestSchema, StreamRequestSchema } from "./greeter_pb.js";
 import type { PromiseClient, PromiseHandlers } from "@zactor/core/promise";
 
 /**
- * Runs one encoding step, turning what it throws into a codec issue.
- */
-const attempt = <A>(step: () => A): Result.Result<A, Contract.CodecIssue> => {
-  try {
-    return Result.succeed(step());
-  } catch (error) {
-    return Result.fail({ message: error instanceof Error ? error.message : String(error), path: [] });
-  }
-};
-
-/**
- * The body of a method whose payload or result is a protobuf message (docs/PROTOCOL.md, 3.5): the
- * message's binary encoding, which msgpack carries as bin. Decoding takes any Uint8Array (msgpack hands
- * over a Buffer) and applies proto semantics: absent fields read as their defaults, strings must be UTF-8,
- * and with `checkRequired` the proto2 required fields must be present.
+ * The body of a method whose payload or result is a protobuf message: zactor's protobuf codec (the message's
+ * binary encoding, carried as msgpack bin), with `checkRequired` for proto2 required fields.
  */
 const protobufBody = <Desc extends DescMessage>(
   schema: Desc,
   options: { readonly checkRequired: boolean } = { checkRequired: false },
-): Contract.BodyCodec<MessageShape<Desc>> => ({
-  encode: (value) =>
-    isMessage(value, schema)
-      ? attempt(() => toBinary(schema, value))
-      : Result.fail({ message: `expected a ${schema.typeName} message, made with create()`, path: [] }),
-  decode: (wire) =>
-    wire instanceof Uint8Array
-      ? attempt(() => {
-          const message = fromBinary(schema, wire);
-          // fromBinary accepts a message without its required fields; toBinary refuses it.
-          if (options.checkRequired) toBinary(schema, message);
-          return message;
-        })
-      : Result.fail({ message: `expected the binary encoding of ${schema.typeName}`, path: [] }),
-});
+): Contract.BodyCodec<MessageShape<Desc>> =>
+  Contract.protobufCodec(schema, { isMessage: isMessage, toBinary: toBinary, fromBinary: fromBinary }, options);
 
 /**
  * Protobuf methods declare no application errors: a handler fails with an `RpcError`, which travels as its
