@@ -145,9 +145,10 @@ export const make = (options: LogOptions | undefined, bindings: { readonly [key:
   const level = levelOf(options)
   const base = { level, base: { pid: process.pid, ...bindings } }
   const destination = options?.destination
-  if (isPretty(options)) {
+  const environment = processEnvironment()
+  if (isPretty(options, environment)) {
     // Colours only for a terminal.
-    const terminal = destination === undefined && process.stderr.isTTY === true
+    const terminal = destination === undefined && environment.stderrIsTTY
     const write =
       destination === undefined
         ? (text: string) => process.stderr.write(text)

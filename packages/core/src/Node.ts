@@ -918,7 +918,7 @@ const sendRetried = (
         method,
         payload,
         remainingMs,
-        acked ? attemptHeaders(headers, key, attempt) : attempt === 1 ? headers : { ...headers, at: attempt },
+        attemptHeaders(headers, key, attempt, acked),
         acked ? retry.ackTimeoutMs : undefined,
         how === "at-least-once tell",
       ),
@@ -1003,14 +1003,18 @@ const timeoutOf = (options: CallOptions | undefined, method: Contract.Method, fa
 }
 
 /**
- * The headers of one at-least-once attempt. Without headers of the caller's own (the usual case) they are one
- * literal of a fixed shape: spreading builds a slower object, and costs a few µs per call to build and encode.
+ * The headers of one attempt of a retried call; `acked` asks for an ACK (at-least-once). Without headers of the
+ * caller's own (the usual case) an acked attempt's are one literal of a fixed shape: spreading builds a slower
+ * object, and costs a few µs per call to build and encode.
  */
 const attemptHeaders = (
   headers: Envelope.Headers | null,
   key: string | number | undefined,
   attempt: number,
-): Envelope.Headers => {
+  acked: boolean,
+): Envelope.Headers | null => {
+  // Not acked (safe to repeat): the first attempt is the plain request; later ones carry their number.
+  if (!acked) return attempt === 1 ? headers : { ...headers, at: attempt }
   const plain = headers === null || (headers.ik !== undefined && Object.keys(headers).length === 1)
   if (plain) return key === undefined ? { at: attempt, ak: 1 } : { ik: key, at: attempt, ak: 1 }
   return { ...headers, ...(key === undefined ? {} : { ik: key }), at: attempt, ak: 1 }
