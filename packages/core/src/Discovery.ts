@@ -175,6 +175,7 @@ export const LinkOptions = Context.Reference<LinkOptions>("@zactor/core/Discover
 /**
  * Where a member stands for this node, from the registry (who should exist) and the transport (who answers).
  * - `alive`: registered and connected.
+ * - `draining`: registered and connected, but draining before it stops (`NodeShape.drain`): sent nothing new.
  * - `joining`: registered, connection not up yet (just discovered, or never answered).
  * - `unreachable`: registered, but its connection is down: the registry and the heartbeats disagree.
  * - `unregistered`: connected and answering, but gone from the registry (its lease expired while it still
@@ -184,7 +185,7 @@ export const LinkOptions = Context.Reference<LinkOptions>("@zactor/core/Discover
  *
  * @since 0.1.0
  */
-export type MemberState = "alive" | "joining" | "unreachable" | "unregistered" | "passive" | "incompatible"
+export type MemberState = "alive" | "draining" | "joining" | "unreachable" | "unregistered" | "passive" | "incompatible"
 
 /**
  * One member as a node sees it (`node.members()`).

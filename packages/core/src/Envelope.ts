@@ -74,6 +74,11 @@ export interface NodeInfo {
     | undefined
   /** Optional: a random id of this process, new at every start: tells a restart from a reconnection. */
   readonly incarnation?: string | null | undefined
+  /**
+   * Optional: true while the node drains before it stops: it finishes the calls it has and refuses new ones, so
+   * peers send it none. Absent otherwise, and from implementations that do not drain.
+   */
+  readonly draining?: boolean | null | undefined
 }
 
 /** HELLO: a connecting node introduces itself. @since 0.1.0 */
@@ -238,7 +243,8 @@ const isNodeInfo = (u: unknown): u is NodeInfo =>
   (u.heartbeat === undefined ||
     u.heartbeat === null ||
     (isMap(u.heartbeat) && typeof u.heartbeat.intervalMs === "number" && typeof u.heartbeat.timeoutMs === "number")) &&
-  (u.incarnation === undefined || u.incarnation === null || isString(u.incarnation))
+  (u.incarnation === undefined || u.incarnation === null || isString(u.incarnation)) &&
+  (u.draining === undefined || u.draining === null || typeof u.draining === "boolean")
 const isOptionalStringArray = (u: unknown): boolean => u === undefined || u === null || isStringArray(u)
 const isLoad = (u: unknown): boolean => isMap(u) && Object.values(u).every((v) => typeof v === "number")
 

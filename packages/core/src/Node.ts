@@ -241,6 +241,13 @@ export interface NodeShape {
   ) => Effect.Effect<void>
   /** Typed PUB/SUB topics on this node: publishers, subscriptions with gap detection (see `Topics`). */
   readonly topics: Topics.TopicsShape
+  /**
+   * Drains the node before it stops: from now on it refuses new calls with `unavailable` (retry-safe callers
+   * send them to another instance; the admin service still answers), tells its peers in a new HELLO/WELCOME so
+   * they route it nothing new, and waits up to `timeout` (default 5 s) for the calls it serves to finish.
+   * Succeeds with the number still running at the end (0: drained). Draining is for good: close the node after.
+   */
+  readonly drain: (options?: { readonly timeout?: Duration.Input | undefined }) => Effect.Effect<number>
 }
 
 /**
@@ -343,7 +350,26 @@ class NodeRuntime {
       meta: this.options.meta,
       heartbeat: this.liveness.announced(),
       incarnation: this.incarnation,
+      ...(this.dispatcher.draining === undefined ? {} : { draining: true }),
     }
+  }
+
+  /** Drains (see `NodeShape.drain`): refuses new calls, tells peers, waits for the calls being served. */
+  drain(timeout: Duration.Input | undefined): Effect.Effect<number> {
+    return Effect.suspend(() => {
+      if (this.dispatcher.draining === undefined) {
+        this.dispatcher.draining = { exempt: new Set([Admin.ADDRESS]) }
+        this.log.info({ inflight: this.dispatcher.inflightCount }, "draining: new calls are refused")
+        this.announce()
+      }
+      const until = Date.now() + (timeout === undefined ? 5_000 : Duration.toMillis(Duration.fromInputUnsafe(timeout)))
+      const wait: Effect.Effect<number> = Effect.suspend(() =>
+        this.dispatcher.inflightCount === 0 || Date.now() >= until
+          ? Effect.succeed(this.dispatcher.inflightCount)
+          : Effect.flatMap(Effect.sleep(5), () => wait),
+      )
+      return wait
+    })
   }
 
   /** Set by the discovery link: told when what this node serves changes, so it republishes its record. */
@@ -485,6 +511,7 @@ class NodeRuntime {
     let several: Array<Remotes.Remote> | undefined
     for (const remote of this.remotes.values()) {
       if (remote.info === undefined || remote.incompatible !== undefined || remote.down || remote.retired) continue
+      if (remote.info.draining === true) continue
       if (remote.liveness.state === "dead") continue
       if (target !== undefined ? remote.info.id !== target.node : !serves(remote.info, address)) continue
       if (only === undefined) only = remote
@@ -1274,6 +1301,7 @@ export const make = (
       reportDeadLetter: (letter) => runtime.deadLetter(letter),
       members: () => link?.members() ?? [],
       disconnect: (endpoint, options) => runtime.disconnect(endpoint, options?.drain),
+      drain: (options) => runtime.drain(options?.timeout),
       ping: (target, options) => runtime.ping(target, options?.timeout),
       watch: (target) => runtime.liveness.watch(target),
       peerChanges: Stream.fromPubSub(peerChangeHub),

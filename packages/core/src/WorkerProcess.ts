@@ -1,8 +1,9 @@
 /**
  * The worker's side of a process child (`ProcessChild`): the main of a Node.js process that runs a zactor node,
  * serves what it is given, tells its parent it is ready (node id and endpoints, over the IPC channel), and on
- * SIGTERM, SIGINT or a `zactor/stop` message drains and exits: calls in flight finish (up to `drainTimeout`)
- * while new ones are refused with `unavailable`, which retry-safe callers retry on another instance. If the
+ * SIGTERM, SIGINT or a `zactor/stop` message drains and exits (`NodeShape.drain`): peers are told to send it
+ * nothing new, calls in flight finish (up to `drainTimeout`), and calls that still arrive are refused with
+ * `unavailable`, which retry-safe callers retry on another instance. If the
  * parent goes away (the IPC channel closes) it exits at once.
  *
  * The node binds only after everything is served, so a caller can never reach a restarted worker before it
@@ -15,9 +16,8 @@
  * @since 0.1.0
  */
 import type { TransportError, TransportOptions } from "@zactor/transport"
-import { Deferred, Duration, Effect, type Scope } from "effect"
+import { Deferred, type Duration, Effect, type Scope } from "effect"
 import type * as Contract from "./Contract.ts"
-import type * as Interceptor from "./Interceptor.ts"
 import * as Node from "./Node.ts"
 import type * as NodeOptions from "./NodeOptions.ts"
 import type { ReadyMessage } from "./ProcessChild.ts"
@@ -43,25 +43,6 @@ export const defaults = Object.freeze({ drainTimeoutMs: 5_000 })
 
 /** Why the worker stops. */
 type StopReason = "signal" | "message" | "orphaned"
-
-/** Counts the handlers running, and refuses new calls once the worker drains. */
-const drainGuard = () => {
-  const state = { inflight: 0, draining: false }
-  const interceptor: Interceptor.ServerInterceptor = (call, next) =>
-    Effect.suspend(() => {
-      if (state.draining) {
-        return Effect.fail(new RpcError({ code: "unavailable", message: "worker is draining", method: call.method }))
-      }
-      state.inflight++
-      return Effect.ensuring(
-        next,
-        Effect.sync(() => {
-          state.inflight--
-        }),
-      )
-    })
-  return { state, interceptor }
-}
 
 /** Resolves on the first stop request; the listeners go when the scope closes. */
 const stopRequested: Effect.Effect<Deferred.Deferred<StopReason>, never, Scope.Scope> = Effect.acquireRelease(
@@ -102,13 +83,8 @@ export const run = <E, R>(
 ): Effect.Effect<void, E | RpcError | TransportError, Exclude<R, Scope.Scope>> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const guard = drainGuard()
       const stop = yield* stopRequested
-      const node = yield* Node.makeZmq({
-        ...options,
-        bind: [],
-        serverInterceptors: [guard.interceptor, ...(options.serverInterceptors ?? [])],
-      })
+      const node = yield* Node.makeZmq({ ...options, bind: [] })
       yield* setup(node)
       for (const endpoint of options.bind ?? ["tcp://127.0.0.1:*"]) {
         yield* node.transport
@@ -128,13 +104,7 @@ export const run = <E, R>(
       process.send?.(ready)
       const reason = yield* Deferred.await(stop)
       if (reason === "orphaned") return
-      guard.state.draining = true
-      const drainMs =
-        options.drainTimeout === undefined
-          ? defaults.drainTimeoutMs
-          : Duration.toMillis(Duration.fromInputUnsafe(options.drainTimeout))
-      const until = Date.now() + drainMs
-      while (guard.state.inflight > 0 && Date.now() < until) yield* Effect.sleep(5)
+      yield* node.drain({ timeout: options.drainTimeout ?? defaults.drainTimeoutMs })
     }),
   )
 

@@ -245,6 +245,11 @@ export interface PromiseNode extends AsyncDisposable {
   readonly topics: PromiseTopics
   /** A snapshot of this node's counters. */
   readonly metrics: () => NodeMetrics
+  /**
+   * Drains before a stop (`NodeShape.drain`): refuses new calls, tells peers, waits up to `timeoutMs` (default
+   * 5000) for the calls being served; resolves with the number still running (0: drained).
+   */
+  readonly drain: (options?: { readonly timeoutMs?: number | undefined }) => Promise<number>
   /** Disposes the runtime: stops serving, fails calls in flight with `unavailable`, closes sockets. Idempotent. */
   readonly close: () => Promise<void>
   /** The runtime behind this facade, to run Effects on the same node (e.g. while migrating code). */
@@ -468,6 +473,7 @@ export const fromRuntime = async <ER>(runtime: ManagedRuntime.ManagedRuntime<Nod
     remotes: () => node.remotes(),
     topics,
     ping: (target, options) => run(node.ping(target, { timeout: options?.timeoutMs }), options?.signal),
+    drain: (options) => run(node.drain({ timeout: options?.timeoutMs })),
     watch: (target, options) => run(node.watch(target), options?.signal),
     peerChanges: () => toAsyncIterable(node.peerChanges, run, undefined),
     metrics: () => node.metrics(),

@@ -24,6 +24,7 @@ import * as WorkerPool from "../src/WorkerPool.ts"
 import { bundle } from "./fixtures/bundle.ts"
 import { PoolWork } from "./fixtures/poolContract.ts"
 import { type CallOutcome, pacedLoad, recordingNode, workerBundle } from "./fixtures/poolHarness.ts"
+import { waitFor } from "./fixtures.ts"
 
 let entry: string | undefined
 const bundled = Effect.promise(async () => {
@@ -37,15 +38,6 @@ const recordEvents = (events: Stream.Stream<Supervisor.SupervisorEvent>) =>
     const recorded: Array<Supervisor.SupervisorEvent> = []
     yield* Effect.forkScoped(Stream.runForEach(events, (event) => Effect.sync(() => recorded.push(event))))
     return recorded
-  })
-
-const waitFor = (condition: () => boolean, timeoutMs: number, what: string) =>
-  Effect.gen(function* () {
-    const until = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > until) return yield* Effect.die(new Error(`timed out after ${timeoutMs} ms: ${what}`))
-      yield* Effect.sleep(5)
-    }
   })
 
 const isAlive = (pid: number): boolean => {
@@ -411,6 +403,63 @@ describe("worker pools of processes", () => {
       ["ChildStarted", "ChildStopped"],
     )
   })
+
+  it.live(
+    "a worker process told to stop (SIGTERM) drains: its callers route new calls to the other worker at once, " +
+      "its call in flight finishes, and it exits Completed",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const workerEntry = yield* bundled
+          const startWorker = ProcessChild.start({ entry: workerEntry, readyTimeout: "20 seconds" })
+          const [first, second] = yield* Effect.all([startWorker, startWorker], { concurrency: 2 })
+          // A caller of its own, not the workers' parent: it learns of the drain from the worker alone.
+          const { node, sent } = yield* recordingNode({ id: "drain-caller" })
+          const [leaving, staying] = [first.value, second.value]
+          const leavingEndpoint = leaving.ready.endpoints[0]!
+          yield* node.connect(leavingEndpoint)
+          yield* node.connect(staying.ready.endpoints[0]!)
+          const slow = yield* Effect.forkChild(
+            node.client(PoolWork, { endpoint: leavingEndpoint }).work({ key: "slow", ms: 800 }),
+          )
+          let sawDrainingAt: number | undefined
+          const heard = waitFor(
+            () => node.remotes().find((r) => r.endpoint === leavingEndpoint)?.info?.draining === true,
+            10_000,
+            "the caller to hear of the drain",
+          )
+          yield* Effect.forkChild(
+            Effect.andThen(
+              heard,
+              Effect.sync(() => {
+                sawDrainingAt = Date.now()
+              }),
+            ),
+          )
+          const load = yield* Effect.forkChild(
+            // About six calls in flight: least outstanding spreads them over both workers until the drain.
+            pacedLoad(300, 1000, (i) => node.client(PoolWork).work({ key: `k${i}`, ms: 20 })),
+          )
+          yield* Effect.sleep(200)
+          process.kill(leaving.pid, "SIGTERM")
+          const outcomes = yield* Fiber.join(load)
+          assert.deepStrictEqual(
+            outcomes.filter((o) => !o.ok).map((o) => String(o.error)),
+            [],
+          )
+          assert.isDefined(sawDrainingAt, "the caller never heard of the drain")
+          // Once heard of, nothing more was sent to it; before, at most the calls of a round trip were refused.
+          const afterHeard = sent.filter((r) => r.endpoint === leavingEndpoint && r.at > sawDrainingAt!)
+          assert.deepStrictEqual(afterHeard, [])
+          assert.isAtMost(node.metrics().retried, 2)
+          assert.isTrue(outcomes.filter((o) => o.startedAt > sawDrainingAt!).every((o) => o.pid === staying.pid))
+          // The call it was serving finished there, and then it stopped of its own accord.
+          assert.strictEqual((yield* Fiber.join(slow)).pid, leaving.pid)
+          assert.deepStrictEqual(yield* first.exit, { _tag: "Completed" })
+        }),
+      ),
+    30_000,
+  )
 
   it.live("a process child that exits by itself on SIGTERM ends with Completed", () =>
     Effect.gen(function* () {

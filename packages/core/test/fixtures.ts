@@ -1,6 +1,7 @@
 // Shared test contracts and node builders.
 
 import { Transport, ZmqTransport } from "@zactor/transport"
+import { waitUntil } from "@zactor/transport/testing/harness"
 import { Effect, Schema } from "effect"
 import * as Contract from "../src/Contract.ts"
 import * as Node from "../src/Node.ts"
@@ -47,3 +48,7 @@ export const zmqNode = (options: NodeOptions = {}) =>
 
 /** Layer form, for tests that prefer it. */
 export const zmqNodeLayer = (options: NodeOptions = {}) => Node.layerZmq(options)
+
+/** Polls `condition` every 5 ms until it holds; dies naming `what` after `timeoutMs`. Succeeds with the ms waited. */
+export const waitFor = (condition: () => boolean, timeoutMs: number, what: string) =>
+  Effect.promise(() => waitUntil(condition, timeoutMs, what))

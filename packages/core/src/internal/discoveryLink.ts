@@ -74,7 +74,7 @@ const stateOf = (tracked: Tracked): Discovery.MemberState => {
   const remote = tracked.remote
   if (remote === undefined) return "passive"
   if (!tracked.registered) return "unregistered"
-  if (isUp(remote) && remote.info !== undefined) return "alive"
+  if (isUp(remote) && remote.info !== undefined) return remote.info.draining === true ? "draining" : "alive"
   return remote.connectedBefore ? "unreachable" : "joining"
 }
 

@@ -142,6 +142,12 @@ export class Dispatcher {
     this.deadLetter = deadLetter
   }
 
+  /**
+   * Set by the node while it drains: new requests are refused `unavailable` (retry-safe callers try another
+   * instance), except to the addresses listed (the admin service, so that operators can still look in).
+   */
+  draining: { readonly exempt: ReadonlySet<string> } | undefined = undefined
+
   /** Set by the node: told when a handler dies with a defect (a bug), to log it. */
   onDefect: ((context: CallContext, cause: Cause.Cause<unknown>) => void) | undefined = undefined
 
@@ -239,6 +245,13 @@ export class Dispatcher {
     const idempotencyKey = served.method._tag === "Unary" && typeof headers?.ik === "string" ? headers.ik : undefined
     const dedupeKey = idempotencyKey === undefined ? undefined : `${target}\u0000${idempotencyKey}`
     if (dedupeKey !== undefined && this.deduplicated(peer, id, target, body, dedupeKey, ack, attempt)) return
+    // Draining: a key this node knows was answered above (sending it elsewhere could run it twice); new work is
+    // refused, not dead-lettered: the caller is told at once and, if the call is safe to repeat, sends it on.
+    if (this.draining !== undefined && !this.draining.exempt.has(target.slice(0, target.lastIndexOf("/")))) {
+      if (dedupeKey !== undefined) this.dedupe.abandon(dedupeKey)
+      this.metrics.requestsRejected++
+      return this.sendFailure(peer, id, "unavailable", `${target}: the node is draining before it stops`, null)
+    }
     const context = this.contextFor(peer, callerNodeId, target, Date.now() + timeoutMs, headers, id)
     this.metrics.requestsServed++
     const started = performance.now()
