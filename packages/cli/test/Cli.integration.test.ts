@@ -264,6 +264,29 @@ describe("zactor against real nodes", () => {
   )
 
   it(
+    "call on a protobuf contract: the payload in its canonical JSON form, results and stream elements back in it",
+    async () => {
+      const shop = await startShop("clock-1", { ZACTOR_TEST_PROTOBUF: "1" })
+      const at = ["--static", String(shop.ready.endpoint)]
+      // google.protobuf.Duration in, google.protobuf.Timestamp out, both in their proto3 JSON forms.
+      const later = await zactor(["call", "test.Clock.later", '"90.5s"', ...at])
+      assert.strictEqual(later.code, 0, later.stderr)
+      assert.strictEqual(JSON.parse(later.stdout), "2026-01-01T00:01:30.500Z")
+      const json = await zactor(["call", "test.Clock/later", '"1s"', "--json", ...at])
+      assert.deepStrictEqual(JSON.parse(json.stdout), { result: "2026-01-01T00:00:01Z" })
+      // A stream of google.protobuf.StringValue, from a google.protobuf.Int32Value.
+      const count = await zactor(["call", "test.Clock.count", "3", ...at])
+      assert.strictEqual(count.code, 0, count.stderr)
+      assert.deepStrictEqual(count.stdout.trim().split("\n"), ['"1"', '"2"', '"3"'])
+      // Not a Duration: refused before anything is sent (exit 2), with protobuf's reason.
+      const invalid = await zactor(["call", "test.Clock.later", '"soon"', ...at])
+      assert.strictEqual(invalid.code, 2, invalid.stdout)
+      assert.match(invalid.stderr, /invalid payload for test\.Clock\/later: .*google\.protobuf\.Duration/)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  it(
     "top --json: one report of live rates from a node under load, then exit",
     async () => {
       const shop = await startShop("busy", { ZACTOR_TEST_LOAD: "1" })

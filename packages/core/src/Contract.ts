@@ -33,6 +33,21 @@ export interface BodyCodec<A> {
   decode(wire: unknown): Result.Result<A, CodecIssue>
   /** The Effect Schema the codec was made from, when it was one: the admin service describes it as JSON Schema. */
   readonly schema?: Schema.Top | undefined
+  /** The protobuf message type of a protobuf codec, when known: the admin service describes it to tools. */
+  readonly protobuf?: ProtobufType | undefined
+}
+
+/**
+ * A protobuf body's message type and the descriptors that define it: enough for a tool without the generated
+ * code (`zactor call`) to read and write the body from its canonical JSON form.
+ *
+ * @since 0.1.0
+ */
+export interface ProtobufType {
+  /** The full name of the message, e.g. `acme.billing.v1.Invoice`. */
+  readonly typeName: string
+  /** A serialized `google.protobuf.FileDescriptorSet`: the message's file and every file it imports. */
+  readonly descriptorSet: () => Uint8Array
 }
 
 /**
@@ -45,6 +60,8 @@ export interface ProtobufRuntime<S, A> {
   readonly toBinary: (schema: S, message: A) => Uint8Array
   readonly fromBinary: (schema: S, bytes: Uint8Array) => A
   readonly isMessage: (value: unknown, schema: S) => boolean
+  /** Optional: the serialized `FileDescriptorSet` of a schema, so the admin service can describe its bodies. */
+  readonly descriptorSet?: ((schema: S) => Uint8Array) | undefined
 }
 
 /** Runs one protobuf step, turning what it throws (a malformed message, bad UTF-8) into a codec issue. */
@@ -70,6 +87,9 @@ export const protobufCodec = <S extends { readonly typeName: string }, A>(
   protobuf: ProtobufRuntime<S, A>,
   options: { readonly checkRequired: boolean } = { checkRequired: false },
 ): BodyCodec<A> => ({
+  ...(protobuf.descriptorSet === undefined
+    ? {}
+    : { protobuf: { typeName: schema.typeName, descriptorSet: () => protobuf.descriptorSet!(schema) } }),
   encode: (value) =>
     protobuf.isMessage(value, schema)
       ? attemptProtobuf(() => protobuf.toBinary(schema, value))

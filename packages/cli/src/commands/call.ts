@@ -1,16 +1,19 @@
 /**
  * `zactor call <Service.method> [json]`: calls a method from the shell. The node serving it describes the
  * method (admin service); the payload is checked against the described JSON Schema, then sent in its JSON
- * wire form through an untyped contract (`Admin.contractOf`), and validated again by the node. The result
+ * wire form through an untyped contract (`Admin.contractOf`), and validated again by the node. A protobuf
+ * method's payload is read in the message's canonical JSON form and sent as its binary encoding, with the
+ * descriptors the node describes; its results are printed in that JSON form. The result
  * (or each element of a stream, one JSON document per line) is printed as JSON. Exit status 0 on success,
  * 1 when the call fails (framework code or application error), 2 for a payload that is not valid.
  */
 import { Admin, RpcError } from "@zactor/core"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option, Result, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
 import * as Output from "../internal/output.ts"
 import * as Payload from "../internal/payload.ts"
+import * as ProtobufBodies from "../internal/protobufBodies.ts"
 import { instances } from "../internal/resolve.ts"
 import * as Session from "../internal/session.ts"
 
@@ -83,12 +86,25 @@ export const command = Command.make(
             const methods = contract.methods.map((m) => m.name).join(", ")
             return yield* Effect.fail(Output.failed(`${parsed.service} has no method ${parsed.method} (${methods})`))
           }
-          const problem = Payload.check(method.payload, payload)
-          if (problem !== undefined) {
-            return yield* Effect.fail(
-              Output.usage(`invalid payload for ${parsed.service}/${parsed.method}: ${problem}`),
-            )
+          // Protobuf bodies (generated contracts) are written from their canonical JSON form with the descriptors
+          // the node describes; the others are checked against their JSON Schema and sent as they are.
+          const protobuf = method.protobuf ?? null
+          const made = protobuf === null ? undefined : ProtobufBodies.make(protobuf)
+          if (made !== undefined && Result.isFailure(made)) {
+            return yield* Effect.fail(Output.failed(`${parsed.service}/${parsed.method}: ${made.failure}`))
           }
+          const bodies = made?.success
+          const invalid = (problem: string) =>
+            Effect.fail(Output.usage(`invalid payload for ${parsed.service}/${parsed.method}: ${problem}`))
+          if (bodies !== undefined && protobuf?.payload != null) {
+            const encoded = bodies.encodePayload(payload)
+            if (Result.isFailure(encoded)) return yield* invalid(encoded.failure)
+            payload = encoded.success
+          } else {
+            const problem = Payload.check(method.payload, payload)
+            if (problem !== undefined) return yield* invalid(problem)
+          }
+          const shown = (value: unknown): unknown => (bodies === undefined ? value : bodies.decodeResult(value))
           const client = session.node.client(Admin.contractOf(contract), session.target(instance!.endpoint))
           const send = (client as Record<string, (payload: unknown, options: object) => unknown>)[method.name]!
           const options = { timeout: session.timeoutMs }
@@ -97,14 +113,15 @@ export const command = Command.make(
               ? yield* Effect.result(send(payload, options) as Effect.Effect<unknown, unknown>)
               : yield* Effect.result(
                   Stream.runForEach(send(payload, options) as Stream.Stream<unknown, unknown>, (element) =>
-                    flags.json ? Output.line(JSON.stringify({ element })) : Output.line(JSON.stringify(element)),
+                    flags.json
+                      ? Output.line(JSON.stringify({ element: shown(element) }))
+                      : Output.line(JSON.stringify(shown(element))),
                   ),
                 )
           if (outcome._tag === "Success") {
             if (method.kind === "unary") {
-              yield* flags.json
-                ? Output.json({ result: outcome.success ?? null })
-                : Output.json(outcome.success ?? null)
+              const result = shown(outcome.success) ?? null
+              yield* flags.json ? Output.json({ result }) : Output.json(result)
             }
             return
           }

@@ -16,6 +16,7 @@ export interface FilePlan {
 /** The names of the file's own helpers, registered as taken so that an import of the same name is aliased. */
 interface Locals {
   readonly protobufBody: ImportSymbol
+  readonly descriptorSet: ImportSymbol
   readonly noApplicationErrors: ImportSymbol
   /** The type parameter of the handler interfaces (the Effect services the handlers need). */
   readonly services: ImportSymbol
@@ -48,6 +49,7 @@ export const emitFile = (schema: Schema, plan: FilePlan): void => {
   const self = `./${plan.file.name}_zactor.js`
   const locals: Locals = {
     protobufBody: f.import("protobufBody", self),
+    descriptorSet: f.import("descriptorSet", self),
     noApplicationErrors: f.import("noApplicationErrors", self),
     services: f.import("R", self, true),
   }
@@ -64,9 +66,29 @@ const emitHelpers = (f: GeneratedFile, locals: Locals): void => {
   const isMessage = f.import("isMessage", "@bufbuild/protobuf")
   const toBinary = f.import("toBinary", "@bufbuild/protobuf")
   const fromBinary = f.import("fromBinary", "@bufbuild/protobuf")
+  const create = f.import("create", "@bufbuild/protobuf")
+  const DescFile = f.import("DescFile", "@bufbuild/protobuf", true)
+  const FileDescriptorSetSchema = f.import("FileDescriptorSetSchema", "@bufbuild/protobuf/wkt")
   const Contract = f.import("Contract", "@zactor/core")
   const Result = f.import("Result", "effect")
-  const { protobufBody, noApplicationErrors } = locals
+  const { protobufBody, descriptorSet, noApplicationErrors } = locals
+  f.print(
+    f.jsDoc(
+      "The descriptors of a message's file and of every file it imports, serialized: the admin service hands them\n" +
+        "to tools that read and write protobuf bodies without this code (`zactor call`).",
+    ),
+  )
+  f.print`const ${descriptorSet} = (schema: ${DescMessage}): Uint8Array => {`
+  f.print`  const files: ${DescFile}[] = [];`
+  f.print`  const add = (file: ${DescFile}): void => {`
+  f.print`    if (files.includes(file)) return;`
+  f.print`    for (const dependency of file.dependencies) add(dependency);`
+  f.print`    files.push(file);`
+  f.print`  };`
+  f.print`  add(schema.file);`
+  f.print`  return ${toBinary}(${FileDescriptorSetSchema}, ${create}(${FileDescriptorSetSchema}, { file: files.map((file) => file.proto) }));`
+  f.print`};`
+  f.print()
   f.print(
     f.jsDoc(
       "The body of a method whose payload or result is a protobuf message: zactor's protobuf codec (the message's\n" +
@@ -77,7 +99,7 @@ const emitHelpers = (f: GeneratedFile, locals: Locals): void => {
   f.print`  schema: Desc,`
   f.print`  options: { readonly checkRequired: boolean } = { checkRequired: false },`
   f.print`): ${Contract}.BodyCodec<${MessageShape}<Desc>> =>`
-  f.print`  ${Contract}.protobufCodec(schema, { isMessage: ${isMessage}, toBinary: ${toBinary}, fromBinary: ${fromBinary} }, options);`
+  f.print`  ${Contract}.protobufCodec(schema, { isMessage: ${isMessage}, toBinary: ${toBinary}, fromBinary: ${fromBinary}, descriptorSet: ${descriptorSet} }, options);`
   f.print()
   f.print(
     f.jsDoc(

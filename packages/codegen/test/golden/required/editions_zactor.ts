@@ -4,8 +4,9 @@
 // @generated from file editions.proto (package required.v1, edition 2023)
 /* eslint-disable */
 
-import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import type { DescFile, DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { CallContext, Node, RpcError } from "@zactor/core";
 import { Contract } from "@zactor/core";
 import type { Effect } from "effect";
@@ -15,6 +16,21 @@ import { KeySchema } from "./editions_pb.js";
 import type { PromiseClient, PromiseHandlers } from "@zactor/core/promise";
 
 /**
+ * The descriptors of a message's file and of every file it imports, serialized: the admin service hands them
+ * to tools that read and write protobuf bodies without this code (`zactor call`).
+ */
+const descriptorSet = (schema: DescMessage): Uint8Array => {
+  const files: DescFile[] = [];
+  const add = (file: DescFile): void => {
+    if (files.includes(file)) return;
+    for (const dependency of file.dependencies) add(dependency);
+    files.push(file);
+  };
+  add(schema.file);
+  return toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: files.map((file) => file.proto) }));
+};
+
+/**
  * The body of a method whose payload or result is a protobuf message: zactor's protobuf codec (the message's
  * binary encoding, carried as msgpack bin), with `checkRequired` for proto2 required fields.
  */
@@ -22,7 +38,7 @@ const protobufBody = <Desc extends DescMessage>(
   schema: Desc,
   options: { readonly checkRequired: boolean } = { checkRequired: false },
 ): Contract.BodyCodec<MessageShape<Desc>> =>
-  Contract.protobufCodec(schema, { isMessage: isMessage, toBinary: toBinary, fromBinary: fromBinary }, options);
+  Contract.protobufCodec(schema, { isMessage: isMessage, toBinary: toBinary, fromBinary: fromBinary, descriptorSet: descriptorSet }, options);
 
 /**
  * Protobuf methods declare no application errors: a handler fails with an `RpcError`, which travels as its
