@@ -182,10 +182,20 @@ export const LinkOptions = Context.Reference<LinkOptions>("@zactor/core/Discover
  *   runs, e.g. it lost the registry): routed to until its connection drops.
  * - `passive`: registered, serves nothing, so not connected to.
  * - `incompatible`: registered with another protocol version; not connected to.
+ * - `untrusted`: registered with a CURVE key this node does not trust (`curve.allowedServerKeys`); not
+ *   connected to.
  *
  * @since 0.1.0
  */
-export type MemberState = "alive" | "draining" | "joining" | "unreachable" | "unregistered" | "passive" | "incompatible"
+export type MemberState =
+  | "alive"
+  | "draining"
+  | "joining"
+  | "unreachable"
+  | "unregistered"
+  | "passive"
+  | "incompatible"
+  | "untrusted"
 
 /**
  * One member as a node sees it (`node.members()`).

@@ -424,7 +424,12 @@ class NodeRuntime {
       Effect.mapError(
         (error) =>
           new RpcError({
-            code: error.reason === "InvalidEndpoint" ? "invalid_argument" : "unavailable",
+            code:
+              error.reason === "InvalidEndpoint"
+                ? "invalid_argument"
+                : error.reason === "Untrusted"
+                  ? "permission_denied"
+                  : "unavailable",
             message: error.message,
             cause: error,
           }),

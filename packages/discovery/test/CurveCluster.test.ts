@@ -13,15 +13,26 @@ const Who = Contract.make("Who", {
 
 const Ticks = Topic.make("curve-ticks", { schema: Schema.Struct({ n: Schema.Number }) })
 
-/** A CURVE node with `keys`, admitting `allowed` client keys, registered in `discovery`. */
+/**
+ * A CURVE node with `keys`, admitting `allowed` client keys, registered in `discovery`; with `trusted`, it
+ * connects only to servers with those keys.
+ */
 const curveNode = (
   discovery: Discovery.DiscoveryShape,
   keys: Curve.KeyPair,
   allowed: ReadonlyArray<string>,
   options: NodeOptions.NodeOptions,
+  trusted?: ReadonlyArray<string>,
 ) =>
   Effect.flatMap(
-    ZmqTransport.make({ curve: { publicKey: keys.publicKey, secretKey: keys.secretKey, allowedClientKeys: allowed } }),
+    ZmqTransport.make({
+      curve: {
+        publicKey: keys.publicKey,
+        secretKey: keys.secretKey,
+        allowedClientKeys: allowed,
+        ...(trusted === undefined ? {} : { allowedServerKeys: trusted }),
+      },
+    }),
     (transport) =>
       Node.make(options).pipe(
         Effect.provideService(Transport, transport),
@@ -83,6 +94,39 @@ describe("CURVE with discovery", () => {
         assert.isTrue(RpcError.is(error) && error.code === "unavailable", String(error))
         assert.isBelow(Date.now() - started, 5000, "fails after the discovery wait, not the deadline")
         yield* eventually(() => server.transport.metrics().authFailures > 0, 3000, "the refusal counted")
+      }),
+    ),
+  )
+
+  it.live("with allowedServerKeys, a member registered under another key is never called: it shows untrusted", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const discovery = MemoryDiscovery.make(MemoryDiscovery.makeRegistry())
+        const [genuineKeys, impostorKeys, clientKeys] = [
+          Curve.generateKeyPair(),
+          Curve.generateKeyPair(),
+          Curve.generateKeyPair(),
+        ]
+        const genuine = yield* curveNode(discovery, genuineKeys, [clientKeys.publicKey], { id: "genuine" })
+        yield* genuine.serve(Who, { whoami: () => Effect.succeed("genuine") })
+        // Anyone who can write to the registry can announce the service under a key of their own, and admit all.
+        const impostor = yield* curveNode(discovery, impostorKeys, [clientKeys.publicKey], { id: "impostor" })
+        yield* impostor.serve(Who, { whoami: () => Effect.succeed("impostor") })
+        const client = yield* curveNode(discovery, clientKeys, [], { id: "client" }, [genuineKeys.publicKey])
+
+        yield* eventually(() => stateOf(client, "genuine") === "alive", 3000, "genuine alive")
+        yield* eventually(() => stateOf(client, "impostor") === "untrusted", 3000, "impostor untrusted")
+        const answers = yield* Effect.forEach(Array.from({ length: 20 }), () => client.client(Who).whoami({}), {
+          concurrency: 4,
+        })
+        assert.deepStrictEqual(new Set(answers), new Set(["genuine"]))
+        assert.strictEqual(impostor.metrics().requestsServed, 0)
+        assert.isAtLeast(client.transport.metrics().authFailures, 1)
+        // Asked for by endpoint, the impostor is refused with a typed error, not a timeout.
+        const refused = yield* Effect.flip(
+          client.connect(impostor.endpoints()[0]!, { serverPublicKey: impostorKeys.publicKey }),
+        )
+        assert.isTrue(RpcError.is(refused) && refused.code === "permission_denied", String(refused))
       }),
     ),
   )

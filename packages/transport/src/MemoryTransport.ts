@@ -296,15 +296,14 @@ class MemoryTransportImpl {
       })
     }
     if (this.options.curve === undefined) return undefined
-    const key = options?.serverPublicKey
-    if (key === undefined || !TransportOptions.isZ85Key(key)) {
-      return new TransportError({
-        reason: "InvalidOptions",
-        message: "this transport uses CURVE: connecting needs the server's Z85 public key (serverPublicKey)",
-        endpoint: endpoint.raw,
-      })
-    }
-    return key
+    const checked = TransportOptions.checkServerKey(
+      this.options.curve,
+      options?.serverPublicKey,
+      endpoint.raw,
+      "connect",
+    )
+    if (typeof checked !== "string" && checked.reason === "Untrusted") this.metrics.authFailures++
+    return checked
   }
 
   private attachOutbound(conn: Conn, listener: MemoryNetwork.Listener): void {

@@ -12,6 +12,7 @@ import { Data } from "effect"
  * - `InvalidOptions`: an option is out of range or a key is not a valid CURVE key.
  * - `BindFailed`: the address could not be bound (in use, not local, permission).
  * - `ConnectFailed`: the connection could not be set up (the endpoint could not be parsed by ZeroMQ).
+ * - `Untrusted`: CURVE: the server's key is not among `curve.allowedServerKeys`; nothing was connected.
  * - `Overloaded`: the peer's outbound queue is full (messages or bytes); nothing was queued.
  * - `PeerUnknown`: no connection with that peer id exists (never connected, or already disconnected).
  * - `MessageTooLarge`: the payload exceeds `maxMessageBytes`.
@@ -24,6 +25,7 @@ export type TransportErrorReason =
   | "InvalidOptions"
   | "BindFailed"
   | "ConnectFailed"
+  | "Untrusted"
   | "Overloaded"
   | "PeerUnknown"
   | "MessageTooLarge"

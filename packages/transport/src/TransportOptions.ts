@@ -24,6 +24,12 @@ export interface CurveOptions {
    * nobody. Default: empty.
    */
   readonly allowedClientKeys?: ReadonlyArray<string> | undefined
+  /**
+   * Z85 public keys of the servers (and publishers) this transport may connect to. Unset: any key the caller
+   * names, as read from configuration or a discovery record. Set, a connection to any other key is refused
+   * (`Untrusted`, counted in `authFailures`): a forged registry record cannot draw calls to a key of its own.
+   */
+  readonly allowedServerKeys?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -211,11 +217,43 @@ export const resolve = (options: TransportOptions = {}): Effect.Effect<ResolvedT
       for (const key of curve.allowedClientKeys ?? []) {
         if (!z85Key.test(key)) problems.push(`curve.allowedClientKeys has an invalid key "${key}"`)
       }
+      for (const key of curve.allowedServerKeys ?? []) {
+        if (!z85Key.test(key)) problems.push(`curve.allowedServerKeys has an invalid key "${key}"`)
+      }
     }
     return problems.length === 0
       ? Effect.succeed(resolved)
       : Effect.fail(new TransportError({ reason: "InvalidOptions", message: problems.join("; ") }))
   })
+
+/**
+ * The server key a CURVE transport is to connect with, checked: a missing or malformed key is `InvalidOptions`,
+ * a key outside `allowedServerKeys` (when set) `Untrusted`. `what` names the operation in the message.
+ *
+ * @since 0.1.0
+ */
+export const checkServerKey = (
+  curve: CurveOptions,
+  key: string | undefined,
+  endpoint: string,
+  what: string,
+): string | TransportError => {
+  if (key === undefined || !z85Key.test(key)) {
+    return new TransportError({
+      reason: "InvalidOptions",
+      message: `this transport uses CURVE: ${what} needs the server's Z85 public key (serverPublicKey)`,
+      endpoint,
+    })
+  }
+  if (curve.allowedServerKeys !== undefined && !curve.allowedServerKeys.includes(key)) {
+    return new TransportError({
+      reason: "Untrusted",
+      message: `${endpoint}: server key ${key} is not among curve.allowedServerKeys`,
+      endpoint,
+    })
+  }
+  return key
+}
 
 /**
  * Whether a string is a syntactically valid Z85-encoded 32-byte key.

@@ -200,18 +200,20 @@ class ZmqTransportImpl implements WriteGate {
 
   // ---- outbound (DEALER per peer) --------------------------------------------------------------------------
 
+  /** The server key to connect with, or throws why not (missing, malformed, not allowed: counted). */
+  private trusted(curve: TransportOptions.CurveOptions, key: string | undefined, endpoint: string, what: string) {
+    const checked = TransportOptions.checkServerKey(curve, key, endpoint, what)
+    if (typeof checked === "string") return checked
+    if (checked.reason === "Untrusted") this.metrics.authFailures++
+    throw checked
+  }
+
   connect(endpoint: string, options: ConnectOptions | undefined): Peer.Peer {
     const existing = this.outboundByEndpoint.get(endpoint)
     if (existing !== undefined) return existing.peer
     const curve = this.options.curve
     const serverPublicKey = options?.serverPublicKey
-    if (curve !== undefined && (serverPublicKey === undefined || !TransportOptions.isZ85Key(serverPublicKey))) {
-      throw new TransportError({
-        reason: "InvalidOptions",
-        message: "this transport uses CURVE: connect needs the server's Z85 public key (serverPublicKey)",
-        endpoint,
-      })
-    }
+    if (curve !== undefined) this.trusted(curve, serverPublicKey, endpoint, "connect")
     const routingId = Curve.makeRoutingId()
     const socket = new zmq.Dealer(SocketOptions.dealer(this.options, routingId, serverPublicKey))
     const id = Peer.makeId("outbound", `${this.nextOutbound++}:${endpoint}`)
@@ -382,14 +384,7 @@ class ZmqTransportImpl implements WriteGate {
     const socket = this.subscriber()
     const curve = this.options.curve
     if (curve !== undefined) {
-      const serverPublicKey = options?.serverPublicKey
-      if (serverPublicKey === undefined || !TransportOptions.isZ85Key(serverPublicKey)) {
-        throw new TransportError({
-          reason: "InvalidOptions",
-          message: "this transport uses CURVE: connectSubscriber needs the publisher's Z85 public key",
-          endpoint,
-        })
-      }
+      const serverPublicKey = this.trusted(curve, options?.serverPublicKey, endpoint, "connectSubscriber")
       // One SUB socket connects to every publisher, so its CURVE settings must be the same for all.
       socket.curveServerKey = serverPublicKey
       socket.curvePublicKey = curve.publicKey

@@ -504,6 +504,36 @@ export const transportConformance = (name: string, impl: ConformanceTarget): voi
     )
 
     test(
+      "CURVE: with allowedServerKeys, only the listed servers are connected to; another key is Untrusted, counted",
+      () =>
+        Effect.gen(function* () {
+          const trustedKeys = Curve.generateKeyPair()
+          const strangerKeys = Curve.generateKeyPair()
+          const clientKeys = Curve.generateKeyPair()
+          const trusted = yield* impl.make({ curve: { ...trustedKeys, allowedClientKeys: [clientKeys.publicKey] } })
+          const stranger = yield* impl.make({ curve: { ...strangerKeys, allowedClientKeys: [clientKeys.publicKey] } })
+          const client = yield* impl.make({ curve: { ...clientKeys, allowedServerKeys: [trustedKeys.publicKey] } })
+          const clientIn = yield* collect(client.received)
+          const trustedIn = yield* collect(trusted.received)
+          const strangerEndpoint = yield* stranger.bind(impl.endpoint())
+          const refused = yield* Effect.flip(
+            client.connect(strangerEndpoint, { serverPublicKey: strangerKeys.publicKey }),
+          )
+          assert.strictEqual(refused.reason, "Untrusted")
+          assert.strictEqual(client.metrics().authFailures, 1)
+          const endpoint = yield* trusted.bind(impl.endpoint())
+          const peer = yield* client.connect(endpoint, { serverPublicKey: trustedKeys.publicKey })
+          yield* client.send(peer.id, bytes("hello"))
+          yield* waitUntil("the trusted server receives", () => trustedIn.items.length > 0)
+          yield* trusted.send(trustedIn.items[0]!.peer.id, bytes("hi"))
+          yield* waitUntil("the client receives the reply", () => clientIn.items.length > 0)
+          const badOption = yield* Effect.flip(impl.make({ curve: { ...clientKeys, allowedServerKeys: ["nope"] } }))
+          assert.strictEqual(badOption.reason, "InvalidOptions")
+        }),
+      curveCases,
+    )
+
+    test(
       "CURVE: a client with a key not allowed, or without CURVE, gets nothing through",
       () =>
         Effect.gen(function* () {

@@ -61,7 +61,16 @@ export const viewsOf = (
 }
 
 /** Discovery states, most telling first: a disagreement with the registry is what an operator looks for. */
-const membershipOrder = ["incompatible", "unreachable", "unregistered", "draining", "joining", "passive", "alive"]
+const membershipOrder = [
+  "incompatible",
+  "untrusted",
+  "unreachable",
+  "unregistered",
+  "draining",
+  "joining",
+  "passive",
+  "alive",
+]
 
 /** The most telling discovery state among the views, `null` when none has one. */
 export const membershipOf = (views: ReadonlyArray<View>): string | null => {

@@ -53,6 +53,8 @@ interface Tracked {
   endpoint: string | undefined
   state: Discovery.MemberState
   since: number
+  /** Its CURVE key is not among the transport's `allowedServerKeys`: not connected to. */
+  untrusted: boolean
 }
 
 /** The record a node publishes, from its HELLO info and its transport's CURVE public key (if any). */
@@ -71,6 +73,7 @@ const isUp = (remote: Remote): boolean => remote.connectedBefore && !remote.down
 
 const stateOf = (tracked: Tracked): Discovery.MemberState => {
   if (tracked.record.protocolVersion !== Envelope.PROTOCOL_VERSION) return "incompatible"
+  if (tracked.untrusted) return "untrusted"
   const remote = tracked.remote
   if (remote === undefined) return "passive"
   if (!tracked.registered) return "unregistered"
@@ -135,6 +138,7 @@ export const start = (
             endpoint: undefined,
             state: "joining",
             since: Date.now(),
+            untrusted: false,
           }
           tracked.set(record.nodeId, entry)
         }
@@ -154,10 +158,11 @@ export const start = (
           // transport (logged here) rather than connected to in plain text.
           const remote = yield* host.remoteFor(endpoint, record.publicKey).pipe(
             Effect.tapError((error) => Effect.logWarning(`discovery: cannot connect to ${record.nodeId}`, error)),
-            Effect.option,
+            Effect.result,
           )
-          if (remote._tag === "Some") {
-            entry.remote = remote.value
+          entry.untrusted = remote._tag === "Failure" && remote.failure.code === "permission_denied"
+          if (remote._tag === "Success") {
+            entry.remote = remote.success
             entry.endpoint = endpoint
           }
         }
