@@ -1054,8 +1054,9 @@ const attemptHeaders = (
 
 const headersOf = (options: CallOptions | undefined): Envelope.Headers | null => {
   if (options === undefined) return null
-  if (options.idempotencyKey === undefined && options.headers === undefined && options.traceparent === undefined) {
-    return null
+  if (options.headers === undefined && options.traceparent === undefined) {
+    // The usual keyed call: one literal, not three spreads (this runs per call).
+    return options.idempotencyKey === undefined ? null : { ik: options.idempotencyKey }
   }
   return {
     ...options.headers,
