@@ -121,7 +121,7 @@ export const defaults = Object.freeze({
 export interface WorkerInfo {
   readonly id: string
   readonly kind: "process" | "in-process" | "remote"
-  /** Supervision status; `running` for remote workers that are connected. */
+  /** Supervision status: `stopping` while it drains (retired by a shrink, or a member node draining); `running` for connected remote workers. */
   readonly status: Supervisor.ChildStatus
   readonly restarts: number
   readonly pid: number | undefined
@@ -300,6 +300,8 @@ export const makeOn = <C extends Contract.Contract, R = never>(
 
     // Workers added by `resize` start with the services the pool started with.
     const context = yield* Effect.context<R>()
+    /** Workers being retired: `workers()` shows them `stopping` while they drain. */
+    const retiring = new Set<string>()
     /** Retires the newest worker: no new calls to it, those in flight finish (bounded), then it stops. */
     const retireNewest = Effect.suspend(() => {
       const newest = supervisor.children()[supervisor.children().length - 1]!
@@ -307,10 +309,11 @@ export const makeOn = <C extends Contract.Contract, R = never>(
       // An in-process worker drains in its own finalizer; a process worker's connection drains here, before the
       // process is asked to stop (its finalizer then finds the connection gone).
       const viaConnection = inProcess === undefined && endpoint !== undefined
+      retiring.add(newest.id)
       return Effect.andThen(
         viaConnection ? node.disconnect(endpoint, { drain: drainMs }) : Effect.void,
         supervisor.terminateChild(newest.id),
-      )
+      ).pipe(Effect.ensuring(Effect.sync(() => retiring.delete(newest.id))))
     })
     const window = autoscale === undefined ? undefined : new Autoscaler.LoadWindow(autoscale, performance.now())
     const resize = (target: number): Effect.Effect<void, WorkerPoolError | SupervisorError> =>
@@ -335,7 +338,12 @@ export const makeOn = <C extends Contract.Contract, R = never>(
     const workersNow = (): ReadonlyArray<WorkerInfo> => {
       const remotes = node.remotes()
       const managed = new Set<string>()
-      const list: Array<WorkerInfo> = supervisor.children().map((child) => {
+      const list: Array<WorkerInfo> = supervisor.children().map((running) => {
+        // A worker being retired is draining, not taking calls: `stopping`, as the supervisor shows it after.
+        const child =
+          retiring.has(running.id) && running.status === "running"
+            ? { ...running, status: "stopping" as const }
+            : running
         if (inProcess !== undefined) {
           const worker = child.value as InProcess.Worker | undefined
           return info(child, "in-process", undefined, undefined, undefined, worker?.inflight ?? 0)
@@ -352,7 +360,8 @@ export const makeOn = <C extends Contract.Contract, R = never>(
         list.push({
           id: remote.info.id,
           kind: "remote",
-          status: "running",
+          // A member node draining before it stops (`NodeShape.drain`) takes no new calls.
+          status: remote.info.draining === true ? "stopping" : "running",
           restarts: 0,
           pid: undefined,
           nodeId: remote.info.id,

@@ -564,6 +564,11 @@ describe("worker pools of processes", () => {
             newest.pid,
           )
           assert.strictEqual(sent.filter((r) => r.endpoint === newest.endpoint && r.at > shrunkAt).length, 0)
+          // And shows so: the retired worker is `stopping` while its call runs, the others `running`.
+          assert.deepStrictEqual(
+            pool.workers().map((w) => (w.pid === newest.pid ? `retired ${w.status}` : w.status)),
+            ["running", "running", "retired stopping"],
+          )
           const replies = yield* Fiber.join(slow)
           // Drained, not failed: the retired process answered its call, then stopped.
           assert.include(
