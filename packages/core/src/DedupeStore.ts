@@ -5,7 +5,7 @@
  * refused (`idempotency_conflict`). Together with at-least-once retries this gives effectively-once effects
  * inside the window.
  *
- * Outside the window (older than `ttl`, evicted past `maxEntries`) or after the receiver restarts (the default
+ * Outside the window (older than `ttl`, evicted past `maxEntries` or `maxBytes`) or after the receiver restarts (the default
  * store is in memory), a duplicate is a new call: its handler runs again. Where that matters across restarts or
  * instances, plug in a store shared by the instances (`FileDedupeStore` for the processes of one host), or one kept
  * with the effects it guards (see docs/DELIVERY.md).
@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { Context, Duration } from "effect"
+import { FinishedWindow } from "./internal/finishedWindow.ts"
 
 /**
  * The message prefix of a failure that says a keyed call's first attempt started but its outcome is unknown
@@ -78,100 +79,85 @@ export class DedupeStore extends Context.Service<DedupeStore, DedupeStoreShape>(
  * @since 0.1.0
  */
 export interface MemoryOptions {
-  /** Most keys kept; the oldest finished ones are evicted beyond it. Default 10,000. */
+  /** Most finished keys kept; the oldest are evicted beyond it. Default 10,000. */
   readonly maxEntries?: number | undefined
+  /**
+   * Bytes kept for finished keys (key, fingerprint and outcome of each, as UTF-8 and msgpack); the oldest are
+   * evicted to make room. An outcome larger than an eighth of it is kept apart, the 8 most recent only.
+   * Default 32 MiB.
+   */
+  readonly maxBytes?: number | undefined
   /** How long a finished key is kept. Default 5 minutes. */
   readonly ttl?: Duration.Input | undefined
   /** Clock, injectable for tests. Default `Date.now`. */
   readonly now?: (() => number) | undefined
 }
 
-interface Entry {
-  readonly key: string
+/**
+ * The defaults of `MemoryOptions`.
+ *
+ * @since 0.1.0
+ */
+export const memoryDefaults = Object.freeze({ maxEntries: 10_000, maxBytes: 32 * 1024 * 1024, ttlMs: 5 * 60_000 })
+
+/** A key claimed by a call whose handler has not finished. */
+interface Running {
   readonly fingerprint: string
-  outcome: Outcome | undefined
-  expiresAt: number
   /** Duplicates waiting for the outcome; most keys never get one, so the array is made on demand. */
   waiters: Array<(outcome: Outcome | undefined) => void> | undefined
 }
 
 const NEW: Begin = Object.freeze({ _tag: "New" })
+const CONFLICT: Begin = Object.freeze({ _tag: "Conflict" })
 
 /**
- * The default store: a bounded window in memory (count and time).
+ * The default store: a bounded window in memory (count, bytes and time). Finished keys are kept as bytes in
+ * typed arrays, not as objects (see `internal/finishedWindow.ts`): a full window costs the garbage collector
+ * next to nothing.
  *
  * @since 0.1.0
  */
 export const memory = (options: MemoryOptions = {}): DedupeStoreShape => {
-  const maxEntries = options.maxEntries ?? 10_000
-  const ttlMs = options.ttl === undefined ? 5 * 60_000 : Duration.toMillis(Duration.fromInputUnsafe(options.ttl))
+  const ttlMs =
+    options.ttl === undefined ? memoryDefaults.ttlMs : Duration.toMillis(Duration.fromInputUnsafe(options.ttl))
   const now = options.now ?? Date.now
-  const entries = new Map<string, Entry>()
-  // Finished entries in completion order (the window counts from completion), evicted from the head. A queue of
-  // its own, not the Map's insertion order: deleting from the front of a Map leaves holes that every later walk
-  // from the front skips again (measured: 8 % of a server's time at 10,000 keys), and a running entry at the
-  // front would block eviction.
-  let finished: Array<Entry | undefined> = []
-  let head = 0
-
-  const sweep = (at: number) => {
-    while (head < finished.length) {
-      const item = finished[head]!
-      // Nothing due (the usual case, decided without a lookup): the oldest has not expired and there is room.
-      if (item.expiresAt > at && entries.size <= maxEntries) break
-      // An item whose key was dropped on sight (expired) or claimed again since is only taken off the queue.
-      if (entries.get(item.key) === item) entries.delete(item.key)
-      finished[head++] = undefined
-    }
-    if (head > 1024 && head * 2 > finished.length) {
-      finished = finished.slice(head)
-      head = 0
-    }
-  }
+  const finished = new FinishedWindow(
+    options.maxEntries ?? memoryDefaults.maxEntries,
+    options.maxBytes ?? memoryDefaults.maxBytes,
+  )
+  const running = new Map<string, Running>()
 
   return {
     begin: (key, fingerprint) => {
       const at = now()
-      sweep(at)
-      let current = entries.get(key)
-      if (current !== undefined && current.outcome !== undefined && current.expiresAt <= at) {
-        entries.delete(key)
-        current = undefined
-      }
+      finished.sweep(at)
+      const done = finished.lookup(key, fingerprint, at)
+      if (done !== undefined) return done
+      const current = running.get(key)
       if (current === undefined) {
-        entries.set(key, {
-          key,
-          fingerprint,
-          outcome: undefined,
-          expiresAt: Number.POSITIVE_INFINITY,
-          waiters: undefined,
-        })
+        running.set(key, { fingerprint, waiters: undefined })
         return NEW
       }
-      if (current.fingerprint !== fingerprint) return { _tag: "Conflict" }
-      if (current.outcome !== undefined) return { _tag: "Done", outcome: current.outcome }
+      if (current.fingerprint !== fingerprint) return CONFLICT
       const waiters = current.waiters ?? []
       current.waiters = waiters
       return { _tag: "Running", wait: new Promise((resolve) => waiters.push(resolve)) }
     },
     complete: (key, outcome) => {
-      const entry = entries.get(key)
+      const entry = running.get(key)
       if (entry === undefined) return
+      running.delete(key)
       const at = now()
-      entry.outcome = outcome
-      entry.expiresAt = at + ttlMs
-      finished.push(entry)
-      const waiters = entry.waiters
-      entry.waiters = undefined
-      if (waiters !== undefined) for (const wake of waiters) wake(outcome)
-      sweep(at)
+      finished.add(key, entry.fingerprint, outcome, at + ttlMs)
+      if (entry.waiters !== undefined) for (const wake of entry.waiters) wake(outcome)
+      finished.sweep(at)
     },
     abandon: (key) => {
-      const entry = entries.get(key)
-      if (entry === undefined || entry.outcome !== undefined) return
-      entries.delete(key)
+      const entry = running.get(key)
+      if (entry === undefined) return
+      running.delete(key)
       for (const wake of entry.waiters ?? []) wake(undefined)
     },
-    size: () => entries.size,
+    size: () => running.size + finished.size,
   }
 }
