@@ -259,6 +259,8 @@ export class Node extends Context.Service<Node, NodeShape>()("@zactor/core/Node"
 
 interface InboundPeer {
   info: Envelope.NodeInfo | undefined
+  /** `performance.now()` of the last batch from it: a caller with liveness pings every heartbeat interval. */
+  lastHeardAt: number
 }
 
 class NodeRuntime {
@@ -311,10 +313,33 @@ class NodeRuntime {
       serves: (address) => this.dispatcher.serves(address),
       inflight: () => this.dispatcher.inflightCount,
       publish: (change) => this.onPeerChange(change),
+      checkCallers: (now, stallMs) => this.checkCallers(now, stallMs),
     })
     this.log = Log.make(options.log, { node: options.id })
     this.dispatcher.onDefect = (context, cause) =>
       this.log.error({ ...Log.callBindings(context), err: Cause.pretty(cause) }, "handler died with a defect")
+  }
+
+  /**
+   * Stops the calls of callers silent past their heartbeat timeout (the larger of theirs and this node's):
+   * nobody waits for those answers. Only callers that announced heartbeats (and so ping) are judged, and
+   * nobody after this node itself stalled (it could not hear them meanwhile).
+   */
+  checkCallers(now: number, stallMs: number): void {
+    for (const [peer, caller] of this.inbound) {
+      if (stallMs > 0) {
+        caller.lastHeardAt = now
+        continue
+      }
+      const timeoutMs = caller.info?.heartbeat?.timeoutMs
+      if (timeoutMs == null || !this.dispatcher.serving(peer)) continue
+      const silentMs = now - caller.lastHeardAt
+      if (silentMs <= Math.max(timeoutMs, this.options.liveness.heartbeatTimeoutMs)) continue
+      const stopped = this.dispatcher.callerSilent(peer)
+      if (stopped > 0) {
+        this.log.warn({ caller: caller.info?.id, silentMs: Math.round(silentMs), stopped }, "caller fell silent")
+      }
+    }
   }
 
   /** All metrics now. */
@@ -582,6 +607,9 @@ class NodeRuntime {
     // Answers come from nodes this one connected to: looked up once a batch.
     const from = this.remotes.get(peer.id)
     if (from !== undefined) from.liveness.lastHeard = now
+    // And from nodes that connected to this one: a caller silent too long has its calls stopped (checkCallers).
+    const caller = this.inbound.get(peer.id)
+    if (caller !== undefined) caller.lastHeardAt = now
     for (const payload of received.payloads) {
       const envelope = Envelope.decode(payload)
       if (Envelope.isMalformed(envelope)) {
@@ -590,11 +618,7 @@ class NodeRuntime {
       }
       switch (envelope[1]) {
         case Envelope.Kind.Request:
-          this.dispatcher.onRequest(
-            peer,
-            this.inbound.get(peer.id)?.info?.id ?? this.remotes.get(peer.id)?.info?.id,
-            envelope,
-          )
+          this.dispatcher.onRequest(peer, caller?.info?.id ?? from?.info?.id, envelope)
           break
         case Envelope.Kind.Reply:
           if (from === undefined) this.metrics.unknownCorrelation++
@@ -675,7 +699,7 @@ class NodeRuntime {
     }
     const known = this.inbound.get(peer.id)
     if (known !== undefined) known.info = info
-    else this.inbound.set(peer.id, { info })
+    else this.inbound.set(peer.id, { info, lastHeardAt: performance.now() })
     this.send(peer.id, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Welcome, this.info()])
   }
 

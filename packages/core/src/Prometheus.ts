@@ -29,6 +29,7 @@ const counterNames: Record<string, readonly [name: string, help: string]> = {
   requestsRejected: ["zactor_requests_rejected_total", "Requests refused before a handler ran."],
   requestsExpired: ["zactor_requests_expired_total", "Requests dropped because their deadline passed."],
   requestsCancelled: ["zactor_requests_cancelled_total", "Handlers interrupted by their caller's CANCEL."],
+  requestsAbandoned: ["zactor_requests_abandoned_total", "Handlers stopped because their caller fell silent."],
   tellsReceived: ["zactor_tells_received_total", "One-way messages received."],
   tellsDropped: ["zactor_tells_dropped_total", "One-way messages dropped."],
   malformed: ["zactor_malformed_total", "Payloads that were not valid envelopes."],

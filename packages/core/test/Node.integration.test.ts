@@ -3,7 +3,7 @@ import * as Harness from "@zactor/transport/testing/harness"
 import { Effect, Fiber } from "effect"
 import { afterEach } from "vitest"
 import type { RpcError } from "../src/RpcError.ts"
-import { Calculator, DivisionByZero, Echo, Relay, zmqNode } from "./fixtures.ts"
+import { Calculator, DivisionByZero, Echo, Relay, waitFor, zmqNode } from "./fixtures.ts"
 
 const fixture = new URL("./fixtures/calculator-node.ts", import.meta.url).pathname
 const startNode = (id: string) => Effect.promise(() => Harness.start(fixture, { args: [id] }))
@@ -81,6 +81,46 @@ describe("nodes in separate processes", () => {
         )
       }),
     ),
+  )
+
+  it.live(
+    "a caller frozen mid-call (SIGSTOP): the server stops its handler within the heartbeat bound, a keyed one finishes",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const child = yield* startNode("frozen-caller")
+          const parent = yield* zmqNode({ id: "served" })
+          const [started, interrupted, finished] = [[] as Array<string>, [] as Array<string>, [] as Array<string>]
+          yield* parent.serve(Echo, {
+            echo: ({ text }) =>
+              Effect.sync(() => started.push(text)).pipe(
+                Effect.andThen(Effect.sleep(3000)),
+                Effect.andThen(Effect.sync(() => finished.push(text))),
+                Effect.as(text),
+                Effect.onInterrupt(() => Effect.sync(() => interrupted.push(text))),
+              ),
+          })
+          yield* ask(child, { type: "connect", endpoint: parent.endpoints()[0]! }, "connected")
+          child.send({ type: "call-echo", text: "plain" })
+          child.send({ type: "call-echo", text: "keyed", key: "k-1" })
+          yield* waitFor(() => started.length === 2, 5000, "both calls to start")
+          child.freeze()
+          const frozenAt = Date.now()
+          // Silent past the 1 s heartbeat timeout (pings every 250 ms stop with the process), seen on a 50 ms tick.
+          yield* waitFor(() => interrupted.length === 1, 4000, "the plain call's handler to be stopped")
+          const stoppedAfterMs = Date.now() - frozenAt
+          console.log(`[caller-silent] the plain call's handler was stopped ${stoppedAfterMs} ms after the freeze`)
+          assert.deepStrictEqual(interrupted, ["plain"])
+          assert.isAtLeast(stoppedAfterMs, 700)
+          assert.isBelow(stoppedAfterMs, 2500)
+          assert.strictEqual(parent.metrics().requestsAbandoned, 1)
+          // The keyed call runs to its end: its outcome waits in the window for the caller's retry.
+          yield* waitFor(() => finished.includes("keyed"), 5000, "the keyed call to finish")
+          assert.deepStrictEqual(interrupted, ["plain"])
+          child.thaw()
+        }),
+      ),
+    20_000,
   )
 
   it.live("cancelling a call interrupts the handler in the other process", () =>

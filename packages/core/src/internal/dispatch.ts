@@ -529,6 +529,32 @@ export class Dispatcher {
     entry.fiber?.interruptUnsafe()
   }
 
+  /** Whether calls from `peer` are being served. */
+  serving(peer: Peer.PeerId): boolean {
+    return this.inflight.has(peer)
+  }
+
+  /**
+   * The caller at `peer` fell silent past its heartbeat timeout (dead, frozen or cut off): its handlers are
+   * interrupted as by a CANCEL, except keyed ones, which finish so that a retry finds their outcome in the
+   * window. Returns how many were stopped.
+   */
+  callerSilent(peer: Peer.PeerId): number {
+    const calls = this.inflight.get(peer)
+    if (calls === undefined) return 0
+    let stopped = 0
+    // A copy: an interrupted handler may finish (and leave the map) at once.
+    for (const entry of [...calls.values()]) {
+      if (entry.cancelled || entry.dedupeKey !== undefined) continue
+      entry.cancelled = true
+      entry.stoppedBy = "its caller fell silent"
+      entry.fiber?.interruptUnsafe()
+      stopped++
+    }
+    this.metrics.requestsAbandoned += stopped
+    return stopped
+  }
+
   /** Interrupts every handler, for shutdown. */
   interruptAll(): void {
     const entries = [...this.inflight.values()].flatMap((calls) => [...calls.values()])

@@ -41,6 +41,8 @@ export interface MonitorHost {
   /** Requests this node is serving now. */
   readonly inflight: () => number
   readonly publish: (change: Liveness.PeerChange) => void
+  /** Checks the nodes calling this one, each round: `stallMs` > 0 when this node was stalled meanwhile. */
+  readonly checkCallers: (now: number, stallMs: number) => void
 }
 
 /** A death watch waiting to fire. */
@@ -184,6 +186,7 @@ export class Monitor {
       this.probes.delete(seq)
     }
     for (const remote of this.host.remotes()) this.checkRemote(remote, now, stalled ? lag : 0)
+    this.host.checkCallers(now, stalled ? lag : 0)
     for (const watcher of this.localWatchers) {
       if (watcher.actor !== undefined && !this.host.serves(watcher.actor)) {
         this.localWatchers.delete(watcher)

@@ -22,6 +22,8 @@ export interface NodeMetrics {
   requestsExpired: number
   /** Handlers interrupted by the caller's CANCEL. */
   requestsCancelled: number
+  /** Handlers stopped because their caller fell silent past its heartbeat timeout (dead, frozen, cut off). */
+  requestsAbandoned: number
   tellsReceived: number
   /** Tells dropped (unknown target, bad payload, full mailbox). */
   tellsDropped: number
@@ -87,6 +89,7 @@ export const make = (): RuntimeMetrics => ({
   requestsRejected: 0,
   requestsExpired: 0,
   requestsCancelled: 0,
+  requestsAbandoned: 0,
   tellsReceived: 0,
   tellsDropped: 0,
   malformed: 0,
