@@ -35,6 +35,7 @@ import { Dispatcher, type ServedMethod } from "./internal/dispatch.ts"
 import * as LivenessMonitor from "./internal/liveness.ts"
 import * as MetricsSnapshot from "./internal/metricsSnapshot.ts"
 import * as NodeMetrics from "./internal/nodeMetrics.ts"
+import { pollUntil } from "./internal/pollUntil.ts"
 import * as Remotes from "./internal/remotes.ts"
 import { TargetGuard } from "./internal/targetGuard.ts"
 import { withTrace } from "./internal/trace.ts"
@@ -387,13 +388,11 @@ class NodeRuntime {
         this.log.info({ inflight: this.dispatcher.inflightCount }, "draining: new calls are refused")
         this.announce()
       }
-      const until = Date.now() + (timeout === undefined ? 5_000 : Duration.toMillis(Duration.fromInputUnsafe(timeout)))
-      const wait: Effect.Effect<number> = Effect.suspend(() =>
-        this.dispatcher.inflightCount === 0 || Date.now() >= until
-          ? Effect.succeed(this.dispatcher.inflightCount)
-          : Effect.flatMap(Effect.sleep(5), () => wait),
+      const timeoutMs = timeout === undefined ? 5_000 : Duration.toMillis(Duration.fromInputUnsafe(timeout))
+      return Effect.andThen(
+        pollUntil(() => this.dispatcher.inflightCount === 0, timeoutMs),
+        Effect.sync(() => this.dispatcher.inflightCount),
       )
-      return wait
     })
   }
 
@@ -576,10 +575,7 @@ class NodeRuntime {
       // Retired synchronously, before anything can yield: no call is routed to it from here on.
       remote.retired = true
       const drainMs = drain === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(drain))
-      const drained = Effect.gen({ self: this }, function* () {
-        const until = Date.now() + drainMs
-        while (remote.outstanding > 0 && Date.now() < until) yield* Effect.sleep(5)
-      })
+      const drained = pollUntil(() => remote.outstanding === 0, drainMs)
       const drop = Effect.sync(() => {
         if (this.remotesByEndpoint.get(endpoint) === remote) this.forget(endpoint)
       })

@@ -18,6 +18,7 @@ import { Duration, Effect, FiberMap, Queue, Schedule, type Scope, Stream } from 
 import * as Discovery from "../Discovery.ts"
 import * as Envelope from "../Envelope.ts"
 import { RpcError } from "../RpcError.ts"
+import { pollUntil } from "./pollUntil.ts"
 import type { Remote } from "./remotes.ts"
 
 /** What the link needs from its node. */
@@ -183,11 +184,12 @@ export const start = (
           yield* FiberMap.run(
             drains,
             record.nodeId,
-            Effect.gen(function* () {
-              const until = Date.now() + GOODBYE_DRAIN_MS
-              while (remote.outstanding > 0 && isUp(remote) && Date.now() < until) yield* Effect.sleep(POLL_MS)
-              if (tracked.get(record.nodeId) === entry && !entry.registered) drop(record.nodeId, entry)
-            }),
+            Effect.andThen(
+              pollUntil(() => remote.outstanding === 0 || !isUp(remote), GOODBYE_DRAIN_MS, POLL_MS),
+              Effect.sync(() => {
+                if (tracked.get(record.nodeId) === entry && !entry.registered) drop(record.nodeId, entry)
+              }),
+            ),
           )
           return
         }
@@ -232,14 +234,7 @@ export const start = (
       }),
     ).pipe(Effect.forkScoped)
 
-    const awaitRoute = (ready: () => boolean): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const until = Date.now() + waitMs
-        const poll: Effect.Effect<void> = Effect.suspend(() =>
-          ready() || Date.now() >= until ? Effect.void : Effect.flatMap(Effect.sleep(POLL_MS), () => poll),
-        )
-        return poll
-      })
+    const awaitRoute = (ready: () => boolean): Effect.Effect<void> => pollUntil(ready, waitMs, POLL_MS)
 
     const link: Link = {
       infoChanged: () => {

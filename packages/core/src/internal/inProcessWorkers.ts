@@ -13,6 +13,7 @@ import type * as ChildSpec from "../ChildSpec.ts"
 import type * as Contract from "../Contract.ts"
 import type * as Node from "../Node.ts"
 import { RpcError } from "../RpcError.ts"
+import { pollUntil } from "./pollUntil.ts"
 
 type AnyHandler = (payload: unknown, context: CallContext) => unknown
 
@@ -97,12 +98,15 @@ export class Workers {
 
   /** Stops routing to a worker and waits (up to `drainMs`) for its calls to finish, then forgets it. */
   retire(worker: Worker, drainMs: number): Effect.Effect<void> {
-    return Effect.gen({ self: this }, function* () {
+    return Effect.suspend(() => {
       worker.draining = true
-      const until = Date.now() + drainMs
-      while (worker.inflight > 0 && Date.now() < until) yield* Effect.sleep(5)
-      const index = this.live.indexOf(worker)
-      if (index >= 0) this.live.splice(index, 1)
+      return Effect.andThen(
+        pollUntil(() => worker.inflight === 0, drainMs),
+        Effect.sync(() => {
+          const index = this.live.indexOf(worker)
+          if (index >= 0) this.live.splice(index, 1)
+        }),
+      )
     })
   }
 }
