@@ -102,6 +102,13 @@ class Inflight implements DeadlineEntry {
     this.dedupeKey = dedupeKey
     this.started = started
   }
+
+  /** Interrupts the handler; its answer is not sent, and `why` is kept for a keyed call's duplicates. */
+  stop(why: string): void {
+    this.cancelled = true
+    this.stoppedBy = why
+    this.fiber?.interruptUnsafe()
+  }
 }
 
 const EMPTY_HEADERS: Envelope.Headers = Object.freeze({})
@@ -416,9 +423,7 @@ export class Dispatcher {
     if (this.inflight.get(entry.peer.id)?.get(entry.id) !== entry) return
     // Stop the work and answer for callers that still listen.
     this.expired(entry.target, entry.attempt, "deadline passed while running")
-    entry.cancelled = true
-    entry.stoppedBy = "its deadline passed"
-    entry.fiber?.interruptUnsafe()
+    entry.stop("its deadline passed")
     this.sendFailure(
       entry.peer,
       entry.id,
@@ -524,9 +529,7 @@ export class Dispatcher {
     const entry = this.inflight.get(peer.id)?.get(id)
     if (entry === undefined) return
     this.metrics.requestsCancelled++
-    entry.cancelled = true
-    entry.stoppedBy = "its caller cancelled it"
-    entry.fiber?.interruptUnsafe()
+    entry.stop("its caller cancelled it")
   }
 
   /** Whether calls from `peer` are being served. */
@@ -546,9 +549,7 @@ export class Dispatcher {
     // A copy: an interrupted handler may finish (and leave the map) at once.
     for (const entry of [...calls.values()]) {
       if (entry.cancelled || entry.dedupeKey !== undefined) continue
-      entry.cancelled = true
-      entry.stoppedBy = "its caller fell silent"
-      entry.fiber?.interruptUnsafe()
+      entry.stop("its caller fell silent")
       stopped++
     }
     this.metrics.requestsAbandoned += stopped
@@ -562,9 +563,7 @@ export class Dispatcher {
     this.inflightTotal = 0
     this.deadlines.clear()
     for (const entry of entries) {
-      entry.cancelled = true
-      entry.stoppedBy = "the node was closing"
-      entry.fiber?.interruptUnsafe()
+      entry.stop("the node was closing")
     }
   }
 
