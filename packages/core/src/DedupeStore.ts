@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Context, Duration } from "effect"
-import { FinishedWindow } from "./internal/finishedWindow.ts"
+import { CONFLICT, FinishedWindow } from "./internal/finishedWindow.ts"
 
 /**
  * The message prefix of a failure that says a keyed call's first attempt started but its outcome is unknown
@@ -108,7 +108,6 @@ interface Running {
 }
 
 const NEW: Begin = Object.freeze({ _tag: "New" })
-const CONFLICT: Begin = Object.freeze({ _tag: "Conflict" })
 
 /**
  * The default store: a bounded window in memory (count, bytes and time). Finished keys are kept as bytes in

@@ -10,8 +10,8 @@
  * @since 0.1.0
  */
 import * as Crypto from "node:crypto"
-import { Packr } from "msgpackr"
 import * as MsgpackRead from "./internal/msgpackRead.ts"
+import { wirePackr } from "./internal/wirePackr.ts"
 
 /** The protocol version this implementation speaks. @since 0.1.0 */
 export const PROTOCOL_VERSION = 1
@@ -169,16 +169,12 @@ export interface Malformed {
   readonly id: number | undefined
 }
 
-// Plain msgpack for other languages: no records extension, `undefined` travels as nil, and 64-bit integers
-// (which other encoders use for values past 2^32) decode as numbers rather than BigInt.
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false, int64AsType: "number" })
-
 /**
  * Encodes an envelope.
  *
  * @since 0.1.0
  */
-export const encode = (envelope: Envelope): Uint8Array => packr.pack(envelope)
+export const encode = (envelope: Envelope): Uint8Array => wirePackr.pack(envelope)
 
 // The two envelopes of every call reuse one array each: packing is synchronous and copies what it reads.
 const requestScratch: Array<unknown> = [PROTOCOL_VERSION, Kind.Request, 0, "", null, 0, null]
@@ -201,7 +197,7 @@ export const encodeRequest = (
   requestScratch[4] = body
   requestScratch[5] = timeoutMs
   requestScratch[6] = headers
-  const bytes = packr.pack(requestScratch)
+  const bytes = wirePackr.pack(requestScratch)
   requestScratch[4] = null
   requestScratch[6] = null
   return bytes
@@ -215,7 +211,7 @@ export const encodeRequest = (
 export const encodeReply = (id: number, body: unknown): Uint8Array => {
   replyScratch[2] = id
   replyScratch[3] = body
-  const bytes = packr.pack(replyScratch)
+  const bytes = wirePackr.pack(replyScratch)
   replyScratch[3] = null
   return bytes
 }
@@ -282,7 +278,7 @@ export const decode = (bytes: Uint8Array): Envelope | Malformed => {
   try {
     value = MsgpackRead.read(bytes)
     // Extension types and other rarities: msgpackr reads them (and the results agree on everything else).
-    if (value === MsgpackRead.UNSUPPORTED) value = packr.unpack(bytes)
+    if (value === MsgpackRead.UNSUPPORTED) value = wirePackr.unpack(bytes)
   } catch (error) {
     return malformed("NotMsgpack", `not msgpack: ${error instanceof Error ? error.message : String(error)}`)
   }
@@ -319,7 +315,7 @@ export const isMalformed = (u: Envelope | Malformed): u is Malformed => !Array.i
  * @since 0.1.0
  */
 export const fingerprint = (body: unknown): string => {
-  const bytes = packr.pack(body)
+  const bytes = wirePackr.pack(body)
   // A small body is its own fingerprint (exact, and cheaper than hashing it); "=" never starts a base64url digest,
   // so the two forms cannot be taken for each other.
   return bytes.length <= 30

@@ -9,11 +9,9 @@
  * a chained hash index in typed arrays too: nothing per entry for the collector to trace. Lookups stay exact: a
  * hit compares the key's bytes.
  */
-import { Packr } from "msgpackr"
-import type { Outcome } from "../DedupeStore.ts"
+import type { Begin, Outcome } from "../DedupeStore.ts"
+import { wirePackr } from "./wirePackr.ts"
 
-// Outcomes are wire values (bodies already encoded by their codecs): the envelope's msgpack settings fit them.
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false, int64AsType: "number" })
 const utf8 = new TextEncoder()
 const EMPTY = -1
 /** The arena's first size; it doubles as needed. */
@@ -21,16 +19,11 @@ const INITIAL_BYTES = 64 * 1024
 /** How many entries too large for the arena are kept. */
 export const LARGE_KEPT = 8
 
-/** A finished key's stored outcome. */
-export interface Done {
-  readonly _tag: "Done"
-  readonly outcome: Outcome
-}
-/** A finished key seen again with another payload. */
-export interface Conflict {
-  readonly _tag: "Conflict"
-}
-const CONFLICT: Conflict = Object.freeze({ _tag: "Conflict" })
+/** What the window can say of a finished key: its stored outcome, or that it came with another payload. */
+export type Found = Extract<Begin, { readonly _tag: "Done" | "Conflict" }>
+
+/** The answer for a key seen again with another payload (one object, it carries nothing). */
+export const CONFLICT: Found = Object.freeze({ _tag: "Conflict" })
 
 /**
  * Writes `text` as UTF-8 at `at` (room for 3 bytes per UTF-16 unit is the caller's); returns the bytes written.
@@ -67,7 +60,6 @@ export class FinishedWindow {
   private readonly hash: Uint32Array
   private readonly expiresAt: Float64Array
   private readonly next: Int32Array
-  private readonly live: Uint8Array
   /**
    * Entries too large for the arena (over an eighth of it; rare), kept as objects: the `LARGE_KEPT` most recent,
    * in completion order.
@@ -75,11 +67,15 @@ export class FinishedWindow {
   private readonly large = new Map<string, { fingerprint: string; outcome: Outcome; expiresAt: number }>()
   private readonly buckets: Int32Array
   private scratch = new Uint8Array(256)
-  /** Sequence numbers: `head` is the oldest slot still in the ring, `tail` the next to be written. */
+  /** The hash of the text `encode` last wrote into `scratch`. */
+  private scratchHash = 0
+  /**
+   * Sequence numbers: `head` is the oldest entry held, `tail` the next to be written. Eviction is oldest first
+   * only, so every slot from `head` to `tail` holds an entry.
+   */
   private head = 0
   private tail = 0
   private writeAt = 0
-  private liveCount = 0
 
   constructor(maxEntries: number, maxBytes: number) {
     this.capacity = maxEntries
@@ -92,7 +88,6 @@ export class FinishedWindow {
     this.hash = new Uint32Array(maxEntries)
     this.expiresAt = new Float64Array(maxEntries)
     this.next = new Int32Array(maxEntries).fill(EMPTY)
-    this.live = new Uint8Array(maxEntries)
     let buckets = 16
     while (buckets < maxEntries * 2) buckets *= 2
     this.buckets = new Int32Array(buckets).fill(EMPTY)
@@ -100,7 +95,7 @@ export class FinishedWindow {
 
   /** Entries held. */
   get size(): number {
-    return this.liveCount + this.large.size
+    return this.tail - this.head + this.large.size
   }
 
   /** Evicts the entries that expired by `at` (in completion order, so from the oldest). */
@@ -113,7 +108,7 @@ export class FinishedWindow {
     }
     while (this.head < this.tail) {
       const slot = this.head % this.capacity
-      if (this.live[slot] === 1 && this.expiresAt[slot]! > at) return
+      if (this.expiresAt[slot]! > at) return
       this.evictHead()
     }
   }
@@ -122,7 +117,7 @@ export class FinishedWindow {
    * The stored outcome of `key` if it finished within the window: `Done`, or `Conflict` when it was made with
    * another payload fingerprint; `undefined` when the window does not hold it.
    */
-  lookup(key: string, fingerprint: string, at: number): Done | Conflict | undefined {
+  lookup(key: string, fingerprint: string, at: number): Found | undefined {
     const large = this.large.get(key)
     if (large !== undefined && large.expiresAt > at) {
       return large.fingerprint === fingerprint ? { _tag: "Done", outcome: large.outcome } : CONFLICT
@@ -137,14 +132,15 @@ export class FinishedWindow {
       if (!this.bytesEqual(fingerprintAt, this.fingerprintLength[slot]!, fingerprintLength)) return CONFLICT
       const outcomeAt = fingerprintAt + this.fingerprintLength[slot]!
       const bytes = this.arena.subarray(outcomeAt, outcomeAt + this.outcomeLength[slot]!)
-      return { _tag: "Done", outcome: packr.unpack(bytes) as Outcome }
+      return { _tag: "Done", outcome: wirePackr.unpack(bytes) as Outcome }
     }
     return undefined
   }
 
   /** Adds a finished entry (its key is not held: a key is finished once per claim). */
   add(key: string, fingerprint: string, outcome: Outcome, expiresAt: number): void {
-    const packed = packr.pack(outcome)
+    // Outcomes are wire values (bodies already encoded by their codecs): packed as they travel.
+    const packed = wirePackr.pack(outcome)
     const keyLength = this.encode(key)
     // At most this many bytes: UTF-8 takes up to 3 bytes per UTF-16 unit.
     const fingerprintBytes = fingerprint.length * 3
@@ -173,8 +169,6 @@ export class FinishedWindow {
     const bucket = hash & (this.buckets.length - 1)
     this.next[slot] = this.buckets[bucket]!
     this.buckets[bucket] = slot
-    this.live[slot] = 1
-    this.liveCount++
     this.tail++
   }
 
@@ -247,20 +241,17 @@ export class FinishedWindow {
     return this.keyLength[slot]! + this.fingerprintLength[slot]! + this.outcomeLength[slot]!
   }
 
+  /** Evicts the oldest entry (there is one): out of its hash chain, out of the ring. */
   private evictHead(): void {
     const slot = this.head % this.capacity
-    if (this.live[slot] === 1) {
-      const bucket = this.hash[slot]! & (this.buckets.length - 1)
-      if (this.buckets[bucket] === slot) this.buckets[bucket] = this.next[slot]!
-      else {
-        let previous = this.buckets[bucket]!
-        while (this.next[previous] !== slot) previous = this.next[previous]!
-        this.next[previous] = this.next[slot]!
-      }
-      this.next[slot] = EMPTY
-      this.live[slot] = 0
-      this.liveCount--
+    const bucket = this.hash[slot]! & (this.buckets.length - 1)
+    if (this.buckets[bucket] === slot) this.buckets[bucket] = this.next[slot]!
+    else {
+      let previous = this.buckets[bucket]!
+      while (this.next[previous] !== slot) previous = this.next[previous]!
+      this.next[previous] = this.next[slot]!
     }
+    this.next[slot] = EMPTY
     this.head++
   }
 
@@ -274,7 +265,6 @@ export class FinishedWindow {
     this.scratchHash = hashOf(this.scratch, length)
     return length
   }
-  private scratchHash = 0
 
   private bytesEqual(at: number, length: number, scratchLength: number): boolean {
     if (length !== scratchLength) return false

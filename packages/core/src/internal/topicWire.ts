@@ -6,8 +6,9 @@
  *
  * Decoding never throws: anything unusable comes back `undefined` and the caller counts it.
  */
-import { Packr } from "msgpackr"
+
 import { PROTOCOL_VERSION } from "../Envelope.ts"
+import { wirePackr } from "./wirePackr.ts"
 
 /** Kind of an EVENTS envelope. */
 export const KIND_EVENTS = 20
@@ -41,9 +42,6 @@ export type BeatEnvelope = readonly [
 /** Either PUB/SUB envelope. */
 export type TopicEnvelope = EventsEnvelope | BeatEnvelope
 
-// The same plain-msgpack settings as Envelope.ts: readable by any msgpack library.
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false, int64AsType: "number" })
-
 /** The transport topic frame (ZeroMQ subscription prefix) of a topic. */
 export const frameOf = (name: string): string => `zt/${name}/`
 
@@ -53,7 +51,7 @@ export const encodeEvents = (
   epoch: number,
   firstSeq: number,
   events: ReadonlyArray<WireEvent>,
-): Uint8Array => packr.pack([PROTOCOL_VERSION, KIND_EVENTS, publisher, epoch, firstSeq, events])
+): Uint8Array => wirePackr.pack([PROTOCOL_VERSION, KIND_EVENTS, publisher, epoch, firstSeq, events])
 
 /** Encodes a BEAT envelope. */
 export const encodeBeat = (
@@ -62,7 +60,7 @@ export const encodeBeat = (
   lastSeq: number,
   intervalMs: number,
   closing: boolean,
-): Uint8Array => packr.pack([PROTOCOL_VERSION, KIND_BEAT, publisher, epoch, lastSeq, intervalMs, closing])
+): Uint8Array => wirePackr.pack([PROTOCOL_VERSION, KIND_BEAT, publisher, epoch, lastSeq, intervalMs, closing])
 
 const isUint = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0
 
@@ -73,7 +71,7 @@ const isUint = (u: unknown): u is number => typeof u === "number" && Number.isIn
 export const decode = (bytes: Uint8Array): TopicEnvelope | undefined => {
   let value: unknown
   try {
-    value = packr.unpack(bytes)
+    value = wirePackr.unpack(bytes)
   } catch {
     return undefined
   }
