@@ -7,9 +7,10 @@
  * @since 0.1.0
  */
 import { Discovery, Envelope } from "@zactor/core"
+import { TransportOptions } from "@zactor/transport"
 import { Config, Effect, Layer, Option } from "effect"
 import { Membership, queriesOf } from "./internal/membership.ts"
-import { isValidRecord, Z85_KEY } from "./internal/records.ts"
+import { isValidRecord } from "./internal/records.ts"
 
 /**
  * One peer of a static list.
@@ -54,7 +55,7 @@ export const parse = (text: string): Effect.Effect<ReadonlyArray<StaticPeer>, Di
       const hash = entry.lastIndexOf("#", entry.length - KEY_LENGTH - 1)
       const keyed = hash !== -1 && hash === entry.length - KEY_LENGTH - 1
       const publicKey = keyed ? entry.slice(hash + 1) : entry.includes("#") ? "" : undefined
-      if (publicKey !== undefined && !Z85_KEY.test(publicKey)) {
+      if (publicKey !== undefined && !TransportOptions.isZ85Key(publicKey)) {
         return Effect.fail(invalid(`${ENV_VAR} entry "${entry}" has a public key that is not 40 Z85 characters`))
       }
       const address = keyed ? entry.slice(0, hash) : entry

@@ -4,6 +4,7 @@
  */
 import { networkInterfaces } from "node:os"
 import type { Discovery } from "@zactor/core"
+import { TransportOptions } from "@zactor/transport"
 
 /** Limits on a record read from the network or a registry. */
 export const limits = Object.freeze({
@@ -57,11 +58,8 @@ export const decodeRecord = (fields: {
   const record = { nodeId: fields.nodeId, endpoints, services, actors, meta, protocolVersion: version }
   const key = fields.publicKey
   if (key === undefined || key === null) return record
-  return typeof key === "string" && Z85_KEY.test(key) ? { ...record, publicKey: key } : undefined
+  return typeof key === "string" && TransportOptions.isZ85Key(key) ? { ...record, publicKey: key } : undefined
 }
-
-/** A CURVE public key in Z85: 40 characters of the Z85 alphabet. */
-export const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/
 
 /** Whether a record fits the limits (checked before publishing our own). */
 export const isValidRecord = (record: Discovery.MemberRecord): boolean => decodeRecord(record) !== undefined
