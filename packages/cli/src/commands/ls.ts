@@ -8,7 +8,7 @@
  * static entry that nothing answers at is `dead`. Members the answering nodes know but the source no longer lists
  * (a frozen node stops announcing itself on the beacon) are listed too, with what those nodes say of them.
  */
-import type { Admin } from "@zactor/core"
+import type { Admin, Discovery } from "@zactor/core"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
@@ -60,25 +60,32 @@ export const viewsOf = (
   return views
 }
 
-/** Discovery states, most telling first: a disagreement with the registry is what an operator looks for. */
-const membershipOrder = [
-  "incompatible",
-  "untrusted",
-  "unreachable",
-  "unregistered",
-  "draining",
-  "joining",
-  "passive",
-  "alive",
-]
+/**
+ * Discovery states, most telling first (a disagreement with the registry is what an operator looks for); typed
+ * against `Discovery.MemberState`, so a state added there must be ranked here.
+ */
+const membershipRank: Readonly<Record<Discovery.MemberState, number>> = {
+  incompatible: 0,
+  untrusted: 1,
+  unreachable: 2,
+  unregistered: 3,
+  draining: 4,
+  joining: 5,
+  passive: 6,
+  alive: 7,
+}
+
+/** The rank of a state a node reported, -1 for one this version does not know. */
+const rankOf = (state: string): number =>
+  Object.hasOwn(membershipRank, state) ? membershipRank[state as Discovery.MemberState] : -1
 
 /** The most telling discovery state among the views, `null` when none has one. */
 export const membershipOf = (views: ReadonlyArray<View>): string | null => {
   let worst: string | null = null
   for (const { membership } of views) {
     if (membership === null) continue
-    const rank = membershipOrder.indexOf(membership)
-    if (worst === null || (rank >= 0 && rank < membershipOrder.indexOf(worst))) worst = membership
+    const rank = rankOf(membership)
+    if (worst === null || (rank >= 0 && rank < rankOf(worst))) worst = membership
   }
   return worst
 }
