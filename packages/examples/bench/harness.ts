@@ -325,6 +325,8 @@ const mapToSource = (frame: CallFrame): void => {
 /**
  * Profiles this process's main thread through the inspector: CPU, or with `heap` the allocations (sampled every
  * `HEAP_PROFILE_INTERVAL_BYTES`, including objects already collected). Positions are mapped to sources.
+ * `ZACTOR_BENCH_HEAP_LIVE=1` keeps only objects still live at the end; `=2` only those that outlived a young
+ * collection (promoted), which shows what makes scavenges slow.
  */
 class RoleProfiler {
   private readonly session = new Session()
@@ -426,7 +428,9 @@ export type RoleMessage = { readonly type: string } & { readonly [field: string]
 
 const benchDir = import.meta.dirname
 const packageDir = resolve(benchDir, "..")
-const nodeArgs = ["--conditions=@zactor/source", "--import", "tsx"]
+// ZACTOR_BENCH_NODE_ARGS adds Node/V8 flags to every role, for diagnosis (e.g. "--trace-gc-nvp").
+const extraNodeArgs = (process.env.ZACTOR_BENCH_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")
+const nodeArgs = ["--conditions=@zactor/source", "--import", "tsx", ...extraNodeArgs]
 const running = new Set<ChildProcess>()
 
 /** Kills every role process still running, by PID. @since 0.1.0 */

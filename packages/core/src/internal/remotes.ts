@@ -6,7 +6,8 @@
  *
  * Hot path: one `Effect.callback` per call that routes, validates, encodes and sends synchronously when the
  * route is known (the usual case), one pending-call object that is also its own deadline entry (one timer per
- * distinct timeout and remote, see deadlines.ts), and one map entry keyed by the numeric id; no fiber.
+ * distinct timeout and remote, see deadlines.ts), and one slot in the remote's pending-call table (pendingCalls.ts);
+ * no fiber.
  */
 
 import type { Peer, TransportError, TransportShape } from "@zactor/transport"
@@ -20,6 +21,7 @@ import { type DeadlineEntry, DeadlineQueue } from "./deadlines.ts"
 import { Detector } from "./detector.ts"
 import * as Histogram from "./histogram.ts"
 import { countBy, type RuntimeMetrics as NodeMetrics } from "./nodeMetrics.ts"
+import { PendingCalls } from "./pendingCalls.ts"
 import { type TargetGuard, unguarded } from "./targetGuard.ts"
 import { withTrace } from "./trace.ts"
 
@@ -94,10 +96,9 @@ export class Remote {
   connectedBefore = false
   /** Set when the peer refused our protocol version; every call then fails with it. */
   incompatible: RpcError | undefined = undefined
-  private readonly pending = new Map<number, PendingCall>()
+  private readonly pending = new PendingCalls<PendingCall>()
   private readonly deadlines = new DeadlineQueue<PendingCall>((call) => this.expire(call))
   private readonly ackDeadlines = new DeadlineQueue<AckWatch>((watch) => this.ackMissed(watch))
-  private nextId = 1
   private readonly welcomeWaiters = new Set<(outcome: RpcError | undefined) => void>()
 
   constructor(peer: Peer.Peer, endpoint: string) {
@@ -158,16 +159,14 @@ export class Remote {
     return this.pending.size
   }
 
-  /** Allocates a correlation id. Ids start at 1: id 0 names the connection itself in FAILURE. */
+  /** Allocates a correlation id (never 0: id 0 names the connection itself in FAILURE). */
   allocateId(): number {
-    const id = this.nextId
-    this.nextId = id >= 0x7fff_ffff ? 1 : id + 1
-    return id
+    return this.pending.allocateId()
   }
 
   /** Registers a sent call with its deadline, and for at-least-once attempts its ACK deadline. */
   add(call: PendingCall, ackTimeoutMs?: number): void {
-    this.pending.set(call.id, call)
+    this.pending.add(call)
     this.deadlines.add(call, call.timeoutMs, call.started)
     // An ACK deadline at or past the call's own would never fire first.
     if (ackTimeoutMs !== undefined && ackTimeoutMs < call.timeoutMs) {
@@ -178,11 +177,8 @@ export class Remote {
 
   /** Removes and returns a pending call (undefined if it already completed). */
   take(id: number): PendingCall | undefined {
-    const call = this.pending.get(id)
-    if (call !== undefined) {
-      this.pending.delete(id)
-      this.settle(call)
-    }
+    const call = this.pending.take(id)
+    if (call !== undefined) this.settle(call)
     return call
   }
 
@@ -201,8 +197,7 @@ export class Remote {
 
   /** Fails every pending call, e.g. when the connection died. */
   failAll(error: RpcError): void {
-    const calls = [...this.pending.values()]
-    this.pending.clear()
+    const calls = this.pending.takeAll()
     for (const call of calls) {
       this.settle(call)
       call.resume(Effect.fail(error))
@@ -240,7 +235,7 @@ export class Remote {
   /** The call's deadline passed: it fails, and the callee is told to stop. */
   private expire(call: PendingCall): void {
     if (this.pending.get(call.id) !== call) return
-    this.pending.delete(call.id)
+    this.pending.take(call.id)
     this.settle(call)
     const { env, path } = call
     env.metrics.callsTimedOut++
