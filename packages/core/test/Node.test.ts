@@ -103,6 +103,28 @@ describe("Node RPC over ZeroMQ", () => {
     ),
   )
 
+  it.live("a server whose handlers wait answers concurrent calls in few messages, not one each", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { server, calculator } = yield* pair
+        yield* calculator.add({ a: 1, b: 1 })
+        const before = server.transport.metrics()
+        // 64 handlers each waiting on a timer: they finish in separate timer callbacks.
+        const answers = yield* Effect.all(
+          Array.from({ length: 64 }, () => calculator.sleep({ ms: 20 })),
+          { concurrency: "unbounded" },
+        )
+        assert.strictEqual(answers.length, 64)
+        const after = server.transport.metrics()
+        const replies = after.messagesSent - before.messagesSent
+        const messages = after.batchesSent - before.batchesSent
+        assert.isAtLeast(replies, 64)
+        // One ZeroMQ message per answer before answers waited for each other (TransportShape.offer's `more`).
+        assert.isAtMost(messages, 8, `${replies} answers left in ${messages} messages`)
+      }),
+    ),
+  )
+
   it.live("interrupting the caller cancels the callee's handler", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -345,6 +345,8 @@ class MemoryTransportImpl {
 
   // ---- sending ---------------------------------------------------------------------------------------------
 
+  // `more` (TransportShape.offer) is not taken: in memory a message costs no system call, so waiting for more
+  // would only add latency.
   offer(id: Peer.PeerId, payload: Uint8Array): TransportError | undefined {
     if (this.closed) return closedError()
     if (payload.length > this.options.maxMessageBytes) return tooLarge(payload.length, this.options.maxMessageBytes, id)

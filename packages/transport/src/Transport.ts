@@ -82,8 +82,13 @@ export interface TransportShape {
    * not delivered.
    */
   readonly send: (peer: PeerId, payload: Uint8Array) => Effect.Effect<void, TransportError>
-  /** `send` without an Effect: returns the error instead of failing. For hot paths of upper layers. */
-  readonly offer: (peer: PeerId, payload: Uint8Array) => TransportError | undefined
+  /**
+   * `send` without an Effect: returns the error instead of failing. For hot paths of upper layers. With
+   * `more`, the caller expects more payloads for this peer shortly (a server with other calls of this peer still
+   * running): the payload may wait for the end of this event-loop iteration, so that answers completed by
+   * separate callbacks (timers, I/O, fibers resumed one by one) leave together instead of one message each.
+   */
+  readonly offer: (peer: PeerId, payload: Uint8Array, more?: boolean) => TransportError | undefined
   /** Everything received from all peers. A single consumer is expected (this or the poll/await pair). */
   readonly received: Stream.Stream<Received>
   /**

@@ -77,9 +77,10 @@ export interface TransportOptions {
   /**
    * Payloads queued for a peer in one event-loop turn that leave at once, without waiting for the turn to end,
    * when the transport's input has run dry (its peers wait for answers; under load this stays off and writes are
-   * gathered into full batches instead). Default 16: a peer waiting for a burst of answers starts on the first 16
-   * while the rest are produced, which is what lets two processes with few calls in flight work at the same
-   * time (docs/TRANSPORT.md). 0 turns it off (every turn's payloads then leave together at its end).
+   * gathered into full batches instead): a peer waiting for a burst of answers starts on the first ones while
+   * the rest are produced. Default 0 (off): on the benchmark machine one more ZeroMQ message each way per burst
+   * cost more than the overlap gained (32 calls in flight: typed RPC 9-10 instead of 12-14 CPU µs per call, and
+   * as many calls/s or more; docs/TRANSPORT.md). Worth trying where a ZeroMQ message is cheaper.
    */
   readonly earlyBatchMessages?: number | undefined
   /** Byte budget of one batch; a single larger payload travels alone. Default 256 KiB. */
@@ -143,7 +144,7 @@ export const defaults: ResolvedTransportOptions = Object.freeze({
   maxMessageBytes: 4 * 1024 * 1024,
   maxFrameBytes: 8 * 1024 * 1024,
   maxBatchMessages: 64,
-  earlyBatchMessages: 16,
+  earlyBatchMessages: 0,
   maxBatchBytes: 256 * 1024,
   maxQueuedMessages: 10_000,
   maxQueuedBytes: 64 * 1024 * 1024,

@@ -291,7 +291,7 @@ class ZmqTransportImpl implements WriteGate {
 
   // ---- sending ---------------------------------------------------------------------------------------------
 
-  offer(id: Peer.PeerId, payload: Uint8Array): TransportError | undefined {
+  offer(id: Peer.PeerId, payload: Uint8Array, more = false): TransportError | undefined {
     if (this.closed) return closedError()
     if (payload.length > this.options.maxMessageBytes) {
       return new TransportError({
@@ -304,7 +304,7 @@ class ZmqTransportImpl implements WriteGate {
     if (outbox === undefined) {
       return new TransportError({ reason: "PeerUnknown", message: `no connection to peer ${id}`, peer: id })
     }
-    if (outbox.offer(payload)) return undefined
+    if (outbox.offer(payload, more)) return undefined
     this.metrics.overloaded++
     return new TransportError({
       reason: "Overloaded",
@@ -655,7 +655,7 @@ export const make = (
           const error = impl.offer(peer, payload)
           return error === undefined ? Effect.void : Effect.fail(error)
         }),
-      offer: (peer, payload) => impl.offer(peer, payload),
+      offer: (peer, payload, more) => impl.offer(peer, payload, more),
       received: receivedBuffer.stream(),
       pollReceived: () => receivedBuffer.poll(),
       awaitReceived: () => receivedBuffer.wait(),

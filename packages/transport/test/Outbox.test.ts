@@ -110,4 +110,43 @@ describe("Outbox batching", () => {
       assert.deepStrictEqual(batches, [64, 36])
     }),
   )
+
+  it.live("payloads offered with `more` from separate callbacks leave together at the iteration's end", () =>
+    Effect.gen(function* () {
+      const { outbox, batches } = recording({ earlyBatchMessages: 0 })
+      // Ten answers finished by ten callbacks of one event-loop iteration, as handlers waiting on timers or I/O.
+      yield* Effect.promise(
+        () =>
+          new Promise<void>((done) => {
+            for (let i = 0; i < 10; i++) setImmediate(() => outbox.offer(payload, true))
+            setImmediate(done)
+          }),
+      )
+      assert.deepStrictEqual(batches, [], "nothing left before the iteration ended")
+      yield* turn()
+      assert.deepStrictEqual(batches, [10])
+
+      // The same without `more`: every callback's turn ends with its own batch.
+      yield* Effect.promise(
+        () =>
+          new Promise<void>((done) => {
+            for (let i = 0; i < 10; i++) setImmediate(() => outbox.offer(payload))
+            setImmediate(done)
+          }),
+      )
+      assert.deepStrictEqual(batches, [10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    }),
+  )
+
+  it.live("a plain offer leaves at the end of its turn and takes the payloads waiting with `more`", () =>
+    Effect.gen(function* () {
+      const { outbox, batches } = recording({ earlyBatchMessages: 0 })
+      for (let i = 0; i < 3; i++) outbox.offer(payload, true)
+      outbox.offer(payload)
+      yield* Effect.promise(() => Promise.resolve())
+      assert.deepStrictEqual(batches, [4], "left at the end of the turn, not of the iteration")
+      yield* turn()
+      assert.deepStrictEqual(batches, [4], "the iteration's drain found nothing left")
+    }),
+  )
 })

@@ -309,6 +309,8 @@ export class Dispatcher {
         running.started,
         running,
         exit,
+        // Other calls of this caller still running will answer soon: let this answer wait for them (Outbox).
+        this.inflight.has(running.peer.id),
       )
     })
   }
@@ -326,6 +328,7 @@ export class Dispatcher {
     started: number,
     running: Inflight | undefined,
     exit: Exit.Exit<unknown, unknown>,
+    more = false,
   ): void {
     Histogram.observe(this.metrics.serveLatency, performance.now() - started)
     const target = context.method
@@ -333,7 +336,7 @@ export class Dispatcher {
       // The common case, without building an outcome to store.
       const encoded = served.method.success.encode(exit.value)
       if (encoded._tag === "Success") {
-        if (running === undefined || !running.cancelled) this.sendReply(peer, id, encoded.success)
+        if (running === undefined || !running.cancelled) this.sendReply(peer, id, encoded.success, more)
         return
       }
     }
@@ -349,7 +352,7 @@ export class Dispatcher {
       const interrupted = exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
       this.dedupe.complete(dedupeKey, interrupted ? unknownOutcome(target, running?.stoppedBy) : outcome)
     }
-    if (running === undefined || !running.cancelled) this.sendOutcome(peer, id, outcome)
+    if (running === undefined || !running.cancelled) this.sendOutcome(peer, id, outcome, more)
   }
 
   /**
@@ -593,15 +596,16 @@ export class Dispatcher {
     return failure("internal", `${path}: the handler failed: ${messageOf(defect?.defect)}`)
   }
 
-  private sendOutcome(peer: Peer.Peer, id: number, outcome: DedupeOutcome | undefined): void {
-    if (outcome === undefined) this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.End, id])
-    else if (outcome._tag === "Reply") this.sendReply(peer, id, outcome.body)
-    else this.sendFailure(peer, id, outcome.code, outcome.message, outcome.error)
+  /** `more`: other calls of this peer are still running (see `TransportShape.offer`). */
+  private sendOutcome(peer: Peer.Peer, id: number, outcome: DedupeOutcome | undefined, more = false): void {
+    if (outcome === undefined) this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.End, id], more)
+    else if (outcome._tag === "Reply") this.sendReply(peer, id, outcome.body, more)
+    else this.sendFailure(peer, id, outcome.code, outcome.message, outcome.error, more)
   }
 
-  private sendReply(peer: Peer.Peer, id: number, body: unknown): void {
+  private sendReply(peer: Peer.Peer, id: number, body: unknown, more = false): void {
     // A refused reply (peer gone, queue full) is already counted by the transport; the caller times out.
-    this.transport.offer(peer.id, Envelope.encodeReply(id, body))
+    this.transport.offer(peer.id, Envelope.encodeReply(id, body), more)
   }
 
   private refuse(
@@ -622,14 +626,14 @@ export class Dispatcher {
     this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Ack, id])
   }
 
-  private sendFailure(peer: Peer.Peer, id: number, code: string, message: string, error: unknown): void {
+  private sendFailure(peer: Peer.Peer, id: number, code: string, message: string, error: unknown, more = false): void {
     countBy(this.metrics.serveErrors, code)
-    this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Failure, id, code, message, error])
+    this.offer(peer, [Envelope.PROTOCOL_VERSION, Envelope.Kind.Failure, id, code, message, error], more)
   }
 
-  private offer(peer: Peer.Peer, envelope: Envelope.Envelope): void {
+  private offer(peer: Peer.Peer, envelope: Envelope.Envelope, more = false): void {
     // A refused reply (peer gone, queue full) is already counted by the transport; the caller times out.
-    this.transport.offer(peer.id, Envelope.encode(envelope))
+    this.transport.offer(peer.id, Envelope.encode(envelope), more)
   }
 }
 

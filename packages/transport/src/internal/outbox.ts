@@ -3,6 +3,14 @@
  * coalesced into batch frames and written by one drain loop, so zeromq.js never sees two sends in flight on a
  * destination and per-destination order is kept even when a write is refused and retried.
  *
+ * A payload offered with `more` (the sender expects more for this destination shortly: a server whose other calls
+ * from this caller are still running) waits for the end of the event-loop iteration (`setImmediate`) instead of
+ * the end of the turn, so that answers finished by separate callbacks leave together. Without it, a server whose
+ * handlers wait on anything (a timer, I/O, a fiber yield) answered every call in a ZeroMQ message of its own:
+ * measured with handlers that yield once, 32 calls in flight, 19k calls/s and batches of 1 both ways. A plain
+ * offer still leaves at the end of its turn and takes the waiting ones with it, so one call in flight pays no
+ * extra hop.
+ *
  * When the batch is written adapts to the load, through a `WriteGate` shared by a transport's outboxes:
  * - While the transport reads a streak of messages that were already waiting (its peers are busy sending), the
  *   gate holds writes, so that the answers to the whole streak leave together in full batches rather than one
@@ -69,14 +77,21 @@ export class Outbox {
   private items: Array<Uint8Array | undefined> = []
   private head = 0
   private bytes = 0
-  private scheduled = false
+  /** Whether a drain is scheduled, and when: at the end of this turn, or of this event-loop iteration. */
+  private scheduled: "no" | "turn" | "iteration" = "no"
   private draining = false
   private closed = false
   private blockedSince = 0
   private retryDelayMs = RETRY_MIN_MS
   private retryTimer: ReturnType<typeof setTimeout> | undefined = undefined
   private readonly drainNow = (): void => {
-    this.scheduled = false
+    this.scheduled = "no"
+    void this.drain()
+  }
+  private readonly drainLater = (): void => {
+    // A plain offer since may have drained already (and another `more` may have scheduled again: harmless).
+    if (this.scheduled !== "iteration") return
+    this.scheduled = "no"
     void this.drain()
   }
 
@@ -106,8 +121,11 @@ export class Outbox {
     return this.items.length - this.head
   }
 
-  /** Queues a payload; false when the queue bound (count or bytes) would be exceeded. */
-  offer(payload: Uint8Array): boolean {
+  /**
+   * Queues a payload; false when the queue bound (count or bytes) would be exceeded. With `more`, it may wait
+   * for the end of the event-loop iteration (see the module doc).
+   */
+  offer(payload: Uint8Array, more = false): boolean {
     if (this.closed) return false
     if (this.size >= this.limits.maxQueuedMessages || this.bytes + payload.length > this.limits.maxQueuedBytes) {
       return false
@@ -128,19 +146,27 @@ export class Outbox {
       void this.drain()
     } else if (holding) {
       this.gate!.defer(this)
-    } else if (!this.scheduled) {
-      this.scheduled = true
-      RESOLVED.then(this.drainNow)
+    } else if (more) {
+      if (this.scheduled === "no") {
+        this.scheduled = "iteration"
+        setImmediate(this.drainLater)
+      }
+    } else {
+      this.scheduleTurn()
     }
     return true
   }
 
+  /** Drains at the end of this turn (a microtask), unless that is scheduled already. */
+  private scheduleTurn(): void {
+    if (this.scheduled === "turn") return
+    this.scheduled = "turn"
+    RESOLVED.then(this.drainNow)
+  }
+
   /** Drains what was queued while writes were held (see `WriteGate`). */
   release(): void {
-    if (!this.scheduled && !this.draining && this.retryTimer === undefined && this.size > 0) {
-      this.scheduled = true
-      RESOLVED.then(this.drainNow)
-    }
+    if (!this.draining && this.retryTimer === undefined && this.size > 0) this.scheduleTurn()
   }
 
   /** Retries at once, e.g. when the destination has just connected. */
@@ -149,10 +175,7 @@ export class Outbox {
       clearTimeout(this.retryTimer)
       this.retryTimer = undefined
     }
-    if (!this.scheduled && !this.draining && this.size > 0) {
-      this.scheduled = true
-      RESOLVED.then(this.drainNow)
-    }
+    if (!this.draining && this.size > 0) this.scheduleTurn()
   }
 
   /** Writes whatever can be written now, then drops the rest; no further offers are taken. */
