@@ -441,6 +441,7 @@ describe("worker pools of processes", () => {
             pacedLoad(300, 1000, (i) => node.client(PoolWork).work({ key: `k${i}`, ms: 20 })),
           )
           yield* Effect.sleep(200)
+          const killedAt = Date.now()
           process.kill(leaving.pid, "SIGTERM")
           const outcomes = yield* Fiber.join(load)
           assert.deepStrictEqual(
@@ -448,10 +449,16 @@ describe("worker pools of processes", () => {
             [],
           )
           assert.isDefined(sawDrainingAt, "the caller never heard of the drain")
-          // Once heard of, nothing more was sent to it; before, at most the calls of a round trip were refused.
-          const afterHeard = sent.filter((r) => r.endpoint === leavingEndpoint && r.at > sawDrainingAt!)
-          assert.deepStrictEqual(afterHeard, [])
-          assert.isAtMost(node.metrics().retried, 2)
+          // Once heard of, nothing more was sent to it. Only calls that could not know were refused and sent on:
+          // those sent to it between the signal (less a round trip) and the news, a few at this load.
+          const toLeaving = sent.filter((r) => r.endpoint === leavingEndpoint)
+          assert.deepStrictEqual(
+            toLeaving.filter((r) => r.at > sawDrainingAt!),
+            [],
+          )
+          const unaware = toLeaving.filter((r) => r.at >= killedAt - 50).length
+          assert.isAtMost(node.metrics().retried, unaware)
+          assert.isAtMost(node.metrics().retried, 6)
           assert.isTrue(outcomes.filter((o) => o.startedAt > sawDrainingAt!).every((o) => o.pid === staying.pid))
           // The call it was serving finished there, and then it stopped of its own accord.
           assert.strictEqual((yield* Fiber.join(slow)).pid, leaving.pid)

@@ -1,6 +1,7 @@
 /**
  * Benchmark role `bare-zmq`, server side: the reference use of zeromq.js. A ROUTER answers each request with
- * one ZeroMQ message, read with `for await` and written through an awaited send queue.
+ * one ZeroMQ message, read with `for await` and written through an awaited send queue; `addWait` is answered
+ * from a `setImmediate` callback (a handler that waits a turn).
  *
  * @since 0.1.0
  */
@@ -15,5 +16,7 @@ serveControl(undefined)
 reportToParent({ type: "ready", endpoint: router.lastEndpoint ?? die(new Error("bound ROUTER has no endpoint")) })
 
 for await (const [routingId, frame] of router) {
-  send([routingId!, encodeReply(decodeRequest(frame!))])
+  const request = decodeRequest(frame!)
+  if (request.method === "addWait") setImmediate(() => send([routingId!, encodeReply(request)]))
+  else send([routingId!, encodeReply(request)])
 }

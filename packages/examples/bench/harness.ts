@@ -23,13 +23,14 @@ import { pack, unpack } from "msgpackr"
 
 /**
  * What a call carries: `add` (two small numbers, the default), or a 4 KiB echo of a 4096-character string or of
- * 4096 bytes, answered with the same value.
+ * 4096 bytes, answered with the same value; `add-wait` is `add` answered one event-loop turn later (a handler
+ * that waits on something, as most real ones do), for the RPC benchmark.
  *
  * @since 0.1.0
  */
-export type Workload = "add" | "echo-str" | "echo-bin"
+export type Workload = "add" | "echo-str" | "echo-bin" | "add-wait"
 
-/** The workloads, in report order. @since 0.1.0 */
+/** The workloads of the transport benchmark, in report order. @since 0.1.0 */
 export const workloads: ReadonlyArray<Workload> = ["add", "echo-str", "echo-bin"]
 
 /** The 4096-character string of the `echo-str` workload. @since 0.1.0 */
@@ -38,10 +39,10 @@ export const ECHO_STRING: string = "0123456789abcdef".repeat(256)
 /** The 4096 bytes of the `echo-bin` workload. @since 0.1.0 */
 export const ECHO_BYTES: Uint8Array = Uint8Array.from({ length: 4096 }, (_, i) => (i * 31) & 0xff)
 
-/** The benchmark call. @since 0.1.0 */
+/** The benchmark call (`addWait`: answered a turn later). @since 0.1.0 */
 export interface AddRequest {
   readonly id: number
-  readonly method: "add"
+  readonly method: "add" | "addWait"
   readonly args: readonly [number, number]
 }
 
@@ -54,8 +55,8 @@ export interface EchoRequest {
 
 /** Encodes the request of call `id`. @since 0.1.0 */
 export const encodeRequest = (id: number, workload: Workload = "add"): Uint8Array =>
-  workload === "add"
-    ? pack({ id, method: "add", args: [1, 2] })
+  workload === "add" || workload === "add-wait"
+    ? pack({ id, method: workload === "add" ? "add" : "addWait", args: [1, 2] })
     : pack({ id, method: "echo", args: [workload === "echo-str" ? ECHO_STRING : ECHO_BYTES] })
 
 /** Decodes a request; both ends are this benchmark, so the shape is trusted. @since 0.1.0 */
@@ -64,7 +65,7 @@ export const decodeRequest = (payload: Uint8Array): AddRequest | EchoRequest =>
 
 /** Encodes the reply to a request: the sum for `add`, the argument itself for `echo`. @since 0.1.0 */
 export const encodeReply = (request: AddRequest | EchoRequest): Uint8Array =>
-  pack({ id: request.id, result: request.method === "add" ? request.args[0] + request.args[1] : request.args[0] })
+  pack({ id: request.id, result: request.method === "echo" ? request.args[0] : request.args[0] + request.args[1] })
 
 /** Reads the call id of a reply. @since 0.1.0 */
 export const replyId = (payload: Uint8Array): number => (unpack(payload) as { readonly id: number }).id

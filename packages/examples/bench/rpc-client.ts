@@ -49,6 +49,11 @@ const program = Effect.gen(function* () {
         () => calculator.add({ a: 1, b: 2 }),
         (sum) => sum === 3,
       ),
+    "add-wait": () =>
+      caller(
+        () => calculator.addWait({ a: 1, b: 2 }),
+        (sum) => sum === 3,
+      ),
     "echo-str": () =>
       caller(
         () => calculator.echo(ECHO_STRING),

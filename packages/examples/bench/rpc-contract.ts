@@ -1,6 +1,7 @@
 /**
  * The contract of the RPC benchmark (rpc.bench.ts), shared by its server and client roles: `add` is the small
- * call of the transport benchmark, `echo` and `echoBytes` the 4 KiB ones. Every payload and result is validated
+ * call of the transport benchmark, `addWait` the same answered a turn later, `echo` and `echoBytes` the 4 KiB
+ * ones. Every payload and result is validated
  * by its Schema on both ends, as in any zactor service.
  *
  * @since 0.1.0
@@ -11,6 +12,11 @@ import { Schema } from "effect"
 /** The benchmark service. @since 0.1.0 */
 export const Calculator = Contract.make("Calculator", {
   add: Contract.unary({
+    payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+    success: Schema.Number,
+  }),
+  // Served by a handler that yields once before answering: one that waits on something, as most real ones do.
+  addWait: Contract.unary({
     payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
     success: Schema.Number,
   }),

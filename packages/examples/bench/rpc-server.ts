@@ -17,6 +17,7 @@ const program = Effect.gen(function* () {
   const node = yield* Node.Node
   yield* node.serve(Calculator, {
     add: ({ a, b }) => Effect.succeed(a + b),
+    addWait: ({ a, b }) => Effect.as(Effect.yieldNow, a + b),
     echo: (text) => Effect.succeed(text),
     echoBytes: (bytes) => Effect.succeed(bytes),
   })

@@ -6,8 +6,10 @@
  * - `zactor-rpc`: a server node serving `Calculator` (rpc-contract.ts) and a client node calling it through the
  *   typed client from `c` fibers (rpc-server.ts / rpc-client.ts); Schema validation on both ends.
  *
- * Scenarios: `add` (`{a, b}` -> number) at every `--concurrency`, and at c = `--echo-concurrency` a 4 KiB
- * string echo (`echo-str`) and a 4 KiB bytes echo (`echo-bin`; `Schema.Uint8Array` travels as msgpack bin).
+ * Scenarios: `add` (`{a, b}` -> number) and `add-wait` (the same, answered one turn later: the zactor handler
+ * yields once, the bare server answers from `setImmediate`, like handlers that wait on I/O or timers) at every
+ * `--concurrency`, and at c = `--echo-concurrency` a 4 KiB string echo (`echo-str`) and a 4 KiB bytes echo
+ * (`echo-bin`; `Schema.Uint8Array` travels as msgpack bin).
  *
  * Flags: `--seconds N` (default 3), `--rounds N` (3), `--warmup N` seconds (1), `--concurrency 1,32,256`,
  * `--echo-concurrency 32`, `--workloads add,echo-str,echo-bin`, `--systems bare-zmq,zactor-rpc`,
@@ -20,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { killRolesOnExit, parseFlags, workloads } from "./harness.ts"
+import { killRolesOnExit, parseFlags, type Workload, workloads } from "./harness.ts"
 import { type Result, runMain, runPairBenchmark, type Scenario } from "./pair.ts"
 
 const systems = {
@@ -30,8 +32,11 @@ const systems = {
 type System = keyof typeof systems
 const systemNames = Object.keys(systems) as ReadonlyArray<System>
 
+/** The transport benchmark's workloads and one whose handlers wait a turn. */
+const rpcWorkloads: ReadonlyArray<Workload> = [...workloads, "add-wait"]
+
 const usage = `usage: pnpm bench:rpc [--seconds N] [--rounds N] [--warmup N] [--concurrency 1,32,256]
-                      [--echo-concurrency 32] [--workloads ${workloads.join(",")}]
+                      [--echo-concurrency 32] [--workloads ${rpcWorkloads.join(",")}]
                       [--systems ${systemNames.join(",")}] [--quick] [--cpu-prof | --heap-prof] [--top N]
                       [--max-batch N] [--early-batch N] [--noisy-retries N]`
 
@@ -60,10 +65,10 @@ const roleOptions =
     ? []
     : [JSON.stringify({ maxBatchMessages: maxBatch, earlyBatchMessages: earlyBatch })]
 const scenarios: ReadonlyArray<Scenario> = flags
-  .list("workloads", workloads)
+  .list("workloads", rpcWorkloads)
   .flatMap(
     (workload): Array<Scenario> =>
-      workload === "add"
+      workload === "add" || workload === "add-wait"
         ? concurrencies.map((concurrency) => ({ concurrency, workload }))
         : [{ concurrency: echoConcurrency, workload }],
   )
@@ -77,7 +82,8 @@ runMain(() =>
     title: "RPC benchmark",
     workload:
       "bare-zmq: {id, method, args} msgpackr over DEALER/ROUTER; zactor-rpc: Calculator.add({a: 1, b: 2}) -> 3, " +
-      "echo(4096-char string), echoBytes(4096-byte Uint8Array) through node.client, Schema-validated both ends",
+      "addWait (answered a turn later), echo(4096-char string), echoBytes(4096-byte Uint8Array) through " +
+      "node.client, Schema-validated both ends",
     systems: {
       "bare-zmq": systems["bare-zmq"],
       // Only zactor roles take transport options; bare-zmq has no batching.
