@@ -16,7 +16,7 @@
  * `--quick` (1 round of 1 s after 0.5 s of warm-up), `--cpu-prof` or `--heap-prof` (profile the roles over the
  * measured rounds and print a summary per role; kept under .bench/), `--top N` (functions listed per profile,
  * 25), `--max-batch N` / `--early-batch N` (the zactor transports' `maxBatchMessages` and `earlyBatchMessages`,
- * default theirs: 64 and 16; 0 turns early batches off; for experiments),
+ * default theirs: 64 and 0, early batches off; for experiments),
  * `--noisy-retries N` (6): a round during which other processes used more than 10 % of a CPU is measured again,
  * up to N times per system and scenario; rounds still noisy after that are kept and flagged.
  *

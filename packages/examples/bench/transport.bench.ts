@@ -10,7 +10,7 @@
  *
  * Flags: `--seconds N` (default 3), `--rounds N` (3), `--warmup N` seconds (1), `--concurrency 1,32,256`,
  * `--systems bare-zmq,zactor-transport`, `--quick` (1 round of 1 s after 0.5 s of warm-up), `--cpu-prof` or
- * `--heap-prof`, `--top N` (25), `--early-batch N` (the transport's `earlyBatchMessages`, 16; 0 turns early batches
+ * `--heap-prof`, `--top N` (25), `--early-batch N` (the transport's `earlyBatchMessages`, default 0: early batches
  * off), `--noisy-retries N` (6; see rpc.bench.ts).
  *
  * @since 0.1.0
