@@ -472,6 +472,8 @@ export class Role {
   readonly child: ChildProcess
   readonly exited: Promise<void>
   private readonly waiting = new Map<string, { resolve(r: RoleMessage): void; reject(e: Error): void }>()
+  /** Messages that arrived while nobody waited for their type, by type (the latest). */
+  private readonly unclaimed = new Map<string, RoleMessage>()
 
   /**
    * Starts `bench/<file>` with `args`, pinned to `cpu` when given (the whole process, every thread);
@@ -505,7 +507,9 @@ export class Role {
     this.child.on("message", (report: RoleMessage) => {
       const waiter = this.waiting.get(report.type)
       this.waiting.delete(report.type)
-      waiter?.resolve(report)
+      // Kept until asked for: two roles started together may report "ready" in either order.
+      if (waiter === undefined) this.unclaimed.set(report.type, report)
+      else waiter.resolve(report)
     })
   }
 
@@ -516,6 +520,8 @@ export class Role {
 
   /** Sends a message of the role's own protocol and waits for the reply of type `reply`. */
   ask(message: RoleMessage, reply: string, timeoutMs = 10_000): Promise<RoleMessage> {
+    // A reply left over from an earlier ask that timed out is not this one's.
+    this.unclaimed.delete(reply)
     const answer = this.nextMessage(reply, timeoutMs)
     if (this.child.connected) this.child.send(message)
     return answer
@@ -523,6 +529,11 @@ export class Role {
 
   /** Waits for the next message of any type. */
   nextMessage(type: string, timeoutMs: number): Promise<RoleMessage> {
+    const early = this.unclaimed.get(type)
+    if (early !== undefined) {
+      this.unclaimed.delete(type)
+      return Promise.resolve(early)
+    }
     return new Promise((resolvePromise, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(type)
