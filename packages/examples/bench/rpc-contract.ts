@@ -1,8 +1,7 @@
 /**
  * The contract of the RPC benchmark (rpc.bench.ts), shared by its server and client roles: `add` is the small
  * call of the transport benchmark, `addWait` the same answered a turn later, `echo` and `echoBytes` the 4 KiB
- * ones. Every payload and result is validated
- * by its Schema on both ends, as in any zactor service.
+ * ones. Every payload and result is validated by its Schema on both ends, as in any zactor service.
  *
  * @since 0.1.0
  */

@@ -89,7 +89,7 @@ export class Outbox {
     void this.drain()
   }
   private readonly drainLater = (): void => {
-    // A plain offer since may have drained already (and another `more` may have scheduled again: harmless).
+    // A plain offer may have drained everything since (and a later `more` scheduled again: harmless).
     if (this.scheduled !== "iteration") return
     this.scheduled = "no"
     void this.drain()
