@@ -13,7 +13,8 @@
 import { cpus, loadavg } from "node:os"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import * as Admin from "../src/Admin.ts"
 import type * as Liveness from "../src/Liveness.ts"
 import * as ProcessChild from "../src/ProcessChild.ts"
 import { start, supervise } from "../src/promise.ts"
@@ -420,7 +421,17 @@ describe("worker pools of processes", () => {
           yield* node.connect(leavingEndpoint)
           yield* node.connect(staying.ready.endpoints[0]!)
           const slow = yield* Effect.forkChild(
-            node.client(PoolWork, { endpoint: leavingEndpoint }).work({ key: "slow", ms: 800 }),
+            node.client(PoolWork, { endpoint: leavingEndpoint }).work({ key: "slow", ms: 1500 }),
+          )
+          // The signal must find the slow call running: on a loaded machine it may not even have arrived 200 ms
+          // later, and a draining worker refuses it. Its admin service (served while draining too) says when it has.
+          const admin = node.client(Admin.Admin, { endpoint: leavingEndpoint })
+          yield* admin.metrics({}).pipe(
+            Effect.filterOrFail(
+              (snapshot) => (snapshot.gauges.inflight ?? 0) >= 1,
+              () => new Error("the slow call is not running yet"),
+            ),
+            Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
           )
           let sawDrainingAt: number | undefined
           const heard = waitFor(
