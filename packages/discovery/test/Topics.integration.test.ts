@@ -220,7 +220,8 @@ describe("topics across processes (ZeroMQ, beacon discovery)", () => {
     const rate = 20_000
     const count = 300_000
     const warmUpMs = 5000
-    publisher!.send({ type: "publish", topic: "ticks", rate, count, padBytes: 300 })
+    // The heap after a full collection is taken just before the freeze and again at the end, still frozen.
+    publisher!.send({ type: "publish", topic: "ticks", rate, count, padBytes: 300, retainedAtMs: warmUpMs - 250 })
     await sleep(warmUpMs)
     frozen!.freeze()
     const done = await publisher!.waitForMessage((m) => m.type === "published", 60_000)
@@ -235,7 +236,8 @@ describe("topics across processes (ZeroMQ, beacon discovery)", () => {
     const peak = (of: ReadonlyArray<{ rss: number; heapUsed: number }>, field: "rss" | "heapUsed") =>
       Math.max(...of.map((m) => m[field]))
     const rssGrowth = peak(cold, "rss") - peak(warm, "rss")
-    const heapGrowth = peak(cold, "heapUsed") - peak(warm, "heapUsed")
+    const retained = done.retained as { at: number; end: number }
+    const retainedGrowth = retained.end - retained.at
     const maxQueued = Math.max(...samples.map((m) => m.queued))
     const loopDelay = done.loopDelay as { p50: number; p99: number; max: number }
     const [fine, stopped] = await Promise.all(
@@ -246,7 +248,7 @@ describe("topics across processes (ZeroMQ, beacon discovery)", () => {
     console.log(
       `publisher while a subscriber was frozen for 10 s: rss ${peak(warm, "rss")} MB after the warm-up, ` +
         `${rssGrowth.toFixed(1)} MB more at most; heap peak ${peak(warm, "heapUsed")} then ` +
-        `${peak(cold, "heapUsed")} MB; outbound queue at most ${maxQueued}; event-loop delay p50 ` +
+        `${peak(cold, "heapUsed")} MB, after a full collection ${retained.at} then ${retained.end} MB; outbound queue at most ${maxQueued}; event-loop delay p50 ` +
         `${loopDelay.p50.toFixed(1)} ms, p99 ${loopDelay.p99.toFixed(1)} ms, max ${loopDelay.max.toFixed(1)} ms; ` +
         `frozen subscriber received ${stopped!.received}, missed ${JSON.stringify(stopped!.missedByReason)}`,
     )
@@ -256,10 +258,12 @@ describe("topics across processes (ZeroMQ, beacon discovery)", () => {
     expect(done.publishDropped).toBe(0)
     expect(done.overloaded).toBe(0)
     expect(maxQueued).toBeLessThan(1000)
-    // Memory: an unbounded queue would have grown by the 60 MB; the publisher's grew by its 1.2 MB high-water
-    // mark and allocator noise (measured: under 15 MB), bounded at half of what it dropped.
-    expect(rssGrowth).toBeLessThan(30)
-    expect(heapGrowth).toBeLessThan(16)
+    // Memory: an unbounded queue would have grown by the 60 MB it dropped. What the publisher retains (its heap
+    // after a full collection) stays put: measured within 2 MB. Its peaks are not a measure of what it holds (they
+    // move with when the collector runs: one CI run saw the heap's peak 20 MB higher while it retained no more),
+    // and its RSS follows them, with its 1.2 MB high-water mark of batches (measured: -4 to +20 MB).
+    expect(retainedGrowth).toBeLessThan(8)
+    expect(rssGrowth).toBeLessThan(40)
     // Its loop kept turning, as in the 2 s freeze above.
     expect(loopDelay.p99).toBeLessThan(50)
     // The healthy subscriber missed nothing; the frozen one accounts for every event, received or reported lost.
