@@ -278,9 +278,11 @@ export const make = <
 
 /**
  * Starts an actor named `name` on `node`, served at `@name`, and returns its ref once `onStart` has run. The
- * actor runs until `stop` or until the scope closes (then `onStop` runs after the last message). Fails with
- * `RpcError` `invalid_argument` for a name that is not `[A-Za-z0-9_][A-Za-z0-9_.:-]*` (at most 256 characters)
- * or is in use on the node, and with `onStart`'s error if it fails (the actor is then gone).
+ * actor runs until `stop` or until the scope closes (then `onStop` runs after the last message). Its handlers
+ * run with the services of the spawn, see the call each serves as `CurrentCall` (not the call a spawn from a
+ * handler ran in), and get the actor's own `Scope`: what a handler acquires with it is released when the actor
+ * stops. Fails with `RpcError` `invalid_argument` for a name that is not `[A-Za-z0-9_][A-Za-z0-9_.:-]*` (at most
+ * 256 characters) or is in use on the node, and with `onStart`'s error if it fails (the actor is then gone).
  *
  * @since 0.1.0
  */
@@ -313,7 +315,7 @@ export const spawnOn = <C extends Contract.Contract, S, R, E>(
           behavior as unknown as Cell.AnyBehavior,
           actors,
           scope,
-          context as Context.Context<never>,
+          Cell.servicesOf(actors, context as Context.Context<never>),
           state,
         )
         if (options?.onDefect === "stop") Cell.watchOf(cell).crashOnDefect = true

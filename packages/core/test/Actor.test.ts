@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Schema, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Option, Schema, Scope } from "effect"
 import * as Actor from "../src/Actor.ts"
 import * as ActorRef from "../src/ActorRef.ts"
+import { CurrentCall } from "../src/CallContext.ts"
 import * as Contract from "../src/Contract.ts"
 import * as Node from "../src/Node.ts"
 import { RpcError } from "../src/RpcError.ts"
@@ -142,6 +143,45 @@ const pair = Effect.gen(function* () {
   return { server, client }
 })
 
+/** A service some spawns provide and others do not. */
+class Greeting extends Context.Service<Greeting, { readonly text: string }>()("test/Greeting") {}
+
+/** What a handler sees of its environment: the call it serves, the spawn's services, and its scope. */
+const Environment = Contract.make("Environment", {
+  whoami: Contract.unary({
+    payload: Empty,
+    success: Schema.Struct({ method: Schema.String, greeting: Schema.String }),
+  }),
+  acquire: Contract.unary({ payload: Empty, success: Schema.Boolean }),
+})
+
+/** `acquire` adds a finalizer to the handler's scope that records the actor's name when it runs. */
+const environmentActor = (released: Array<string>) =>
+  Actor.make(Environment, {
+    initialState: 0,
+    handlers: {
+      whoami: () =>
+        Effect.gen(function* () {
+          const call = yield* CurrentCall
+          const greeting = yield* Effect.serviceOption(Greeting)
+          return {
+            method: call?.method ?? "none",
+            greeting: Option.match(greeting, { onNone: () => "none", onSome: (g) => g.text }),
+          }
+        }),
+      acquire: (_, ctx) =>
+        Effect.as(
+          Effect.addFinalizer(() => Effect.sync(() => released.push(ctx.self.name))),
+          true,
+        ),
+    },
+  })
+
+/** A service whose handler spawns an actor: the spawn runs inside a call, with a service of its own. */
+const Spawner = Contract.make("Spawner", {
+  spawn: Contract.unary({ payload: Schema.Struct({ name: Schema.String }), success: Schema.String }),
+})
+
 // ---- tests -----------------------------------------------------------------------------------------------------
 
 describe("Actor over ZeroMQ", () => {
@@ -174,6 +214,56 @@ describe("Actor over ZeroMQ", () => {
         }).pipe(Effect.provideService(Node.Node, server))
         const account = yield* ActorRef.client(ref).pipe(Effect.provideService(Node.Node, server))
         assert.strictEqual(yield* account.balance({}), 100)
+      }),
+    ),
+  )
+
+  it.live("handlers see their own call and their spawn's services; what they acquire is released at stop", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { server, client } = yield* pair
+        const released: Array<string> = []
+        const behavior = environmentActor(released)
+        // The first spawn registers the actors of the node with its services; the others bring their own.
+        const plain = yield* Actor.spawnOn(server, behavior, "plain")
+        const greeted = yield* Actor.spawnOn(server, behavior, "greeted").pipe(
+          Effect.provideService(Greeting, { text: "from the spawn" }),
+        )
+        const spawnerScope = yield* Scope.make()
+        const spawned: Array<ActorRef.ActorRef<typeof Environment>> = []
+        yield* server
+          .serve(Spawner, {
+            spawn: ({ name }) =>
+              Actor.spawnOn(server, behavior, name).pipe(
+                Effect.provideService(Greeting, { text: "from a handler" }),
+                Effect.provideService(Scope.Scope, spawnerScope),
+                Effect.map((ref) => {
+                  spawned.push(ref)
+                  return name
+                }),
+              ),
+          })
+          .pipe(Scope.provide(spawnerScope))
+        yield* client.client(Spawner, { endpoint: server.endpoints()[0]! }).spawn({ name: "inner" })
+        const inner = spawned[0]!
+
+        const ask = (ref: ActorRef.ActorRef<typeof Environment>) => ActorRef.ask(client, ref)
+        assert.deepStrictEqual(yield* ask(plain).whoami({}), { method: "@plain/whoami", greeting: "none" })
+        assert.deepStrictEqual(yield* ask(greeted).whoami({}), {
+          method: "@greeted/whoami",
+          greeting: "from the spawn",
+        })
+        // Spawned inside the call `Spawner/spawn`: its messages still see the calls they serve.
+        assert.deepStrictEqual(yield* ask(inner).whoami({}), { method: "@inner/whoami", greeting: "from a handler" })
+
+        // A handler's finalizers belong to its actor: they run when the actor stops, not with the spawner.
+        for (const ref of [plain, greeted, inner]) assert.isTrue(yield* ask(ref).acquire({}))
+        assert.deepStrictEqual(released, [])
+        yield* Actor.stop(greeted)
+        yield* Actor.stop(inner)
+        assert.deepStrictEqual(released, ["greeted", "inner"])
+        yield* Actor.stop(plain)
+        assert.deepStrictEqual(released, ["greeted", "inner", "plain"])
       }),
     ),
   )
