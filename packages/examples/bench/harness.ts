@@ -23,12 +23,13 @@ import { pack, unpack } from "msgpackr"
 
 /**
  * What a call carries: `add` (two small numbers, the default), or a 4 KiB echo of a 4096-character string or of
- * 4096 bytes, answered with the same value; `add-wait` is `add` answered one event-loop turn later (a handler
- * that waits on something, as most real ones do), for the RPC benchmark.
+ * 4096 bytes, answered with the same value. For the RPC benchmark: `add-wait` is `add` answered one event-loop
+ * turn later (a handler that waits on something, as most real ones do), and `ask` is `add` asked of an actor
+ * (bare zeromq.js has no actors: its side is `add`).
  *
  * @since 0.1.0
  */
-export type Workload = "add" | "echo-str" | "echo-bin" | "add-wait"
+export type Workload = "add" | "echo-str" | "echo-bin" | "add-wait" | "ask"
 
 /** The workloads of the transport benchmark, in report order. @since 0.1.0 */
 export const workloads: ReadonlyArray<Workload> = ["add", "echo-str", "echo-bin"]
@@ -55,8 +56,8 @@ export interface EchoRequest {
 
 /** Encodes the request of call `id`. @since 0.1.0 */
 export const encodeRequest = (id: number, workload: Workload = "add"): Uint8Array =>
-  workload === "add" || workload === "add-wait"
-    ? pack({ id, method: workload === "add" ? "add" : "addWait", args: [1, 2] })
+  workload === "add" || workload === "add-wait" || workload === "ask"
+    ? pack({ id, method: workload === "add-wait" ? "addWait" : "add", args: [1, 2] })
     : pack({ id, method: "echo", args: [workload === "echo-str" ? ECHO_STRING : ECHO_BYTES] })
 
 /** Decodes a request; both ends are this benchmark, so the shape is trusted. @since 0.1.0 */

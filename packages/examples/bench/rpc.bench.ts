@@ -6,13 +6,14 @@
  * - `zactor-rpc`: a server node serving `Calculator` (rpc-contract.ts) and a client node calling it through the
  *   typed client from `c` fibers (rpc-server.ts / rpc-client.ts); Schema validation on both ends.
  *
- * Scenarios: `add` (`{a, b}` -> number) and `add-wait` (the same, answered one turn later: the zactor handler
- * yields once, the bare server answers from `setImmediate`, like handlers that wait on I/O or timers) at every
- * `--concurrency`, and at c = `--echo-concurrency` a 4 KiB string echo (`echo-str`) and a 4 KiB bytes echo
- * (`echo-bin`; `Schema.Uint8Array` travels as msgpack bin).
+ * Scenarios: `add` (`{a, b}` -> number), `add-wait` (the same, answered one turn later: the zactor handler
+ * yields once, the bare server answers from `setImmediate`, like handlers that wait on I/O or timers) and `ask`
+ * (the same sum asked of an actor in the server process through an `ActorRef`: its mailbox, one message at a
+ * time; bare zeromq.js answers `add`) at every `--concurrency`, and at c = `--echo-concurrency` a 4 KiB string
+ * echo (`echo-str`) and a 4 KiB bytes echo (`echo-bin`; `Schema.Uint8Array` travels as msgpack bin).
  *
  * Flags: `--seconds N` (default 3), `--rounds N` (3), `--warmup N` seconds (1), `--concurrency 1,32,256`,
- * `--echo-concurrency 32`, `--workloads add,echo-str,echo-bin`, `--systems bare-zmq,zactor-rpc`,
+ * `--echo-concurrency 32`, `--workloads add,echo-str,echo-bin,add-wait,ask`, `--systems bare-zmq,zactor-rpc`,
  * `--quick` (1 round of 1 s after 0.5 s of warm-up), `--cpu-prof` or `--heap-prof` (profile the roles over the
  * measured rounds and print a summary per role; kept under .bench/), `--top N` (functions listed per profile,
  * 25), `--max-batch N` / `--early-batch N` (the zactor transports' `maxBatchMessages` and `earlyBatchMessages`,
@@ -32,8 +33,8 @@ const systems = {
 type System = keyof typeof systems
 const systemNames = Object.keys(systems) as ReadonlyArray<System>
 
-/** The transport benchmark's workloads and one whose handlers wait a turn. */
-const rpcWorkloads: ReadonlyArray<Workload> = [...workloads, "add-wait"]
+/** The transport benchmark's workloads, one whose handlers wait a turn, and asks of an actor. */
+const rpcWorkloads: ReadonlyArray<Workload> = [...workloads, "add-wait", "ask"]
 
 const usage = `usage: pnpm bench:rpc [--seconds N] [--rounds N] [--warmup N] [--concurrency 1,32,256]
                       [--echo-concurrency 32] [--workloads ${rpcWorkloads.join(",")}]
@@ -68,7 +69,7 @@ const scenarios: ReadonlyArray<Scenario> = flags
   .list("workloads", rpcWorkloads)
   .flatMap(
     (workload): Array<Scenario> =>
-      workload === "add" || workload === "add-wait"
+      workload === "add" || workload === "add-wait" || workload === "ask"
         ? concurrencies.map((concurrency) => ({ concurrency, workload }))
         : [{ concurrency: echoConcurrency, workload }],
   )
@@ -83,7 +84,7 @@ runMain(() =>
     workload:
       "bare-zmq: {id, method, args} msgpackr over DEALER/ROUTER; zactor-rpc: Calculator.add({a: 1, b: 2}) -> 3, " +
       "addWait (answered a turn later), echo(4096-char string), echoBytes(4096-byte Uint8Array) through " +
-      "node.client, Schema-validated both ends",
+      "node.client, Adder.add asked of an actor (ask), Schema-validated both ends",
     systems: {
       "bare-zmq": systems["bare-zmq"],
       // Only zactor roles take transport options; bare-zmq has no batching.
