@@ -1,9 +1,9 @@
 /**
  * Benchmark role `zactor-rpc`, client side: a zactor node connected to the server, calling it through the typed
- * client (`node.client(Calculator, { endpoint })`), or asking its actor through a ref (`ask`). The closed loop is `c` fibers, each calling in a loop
- * (`yield* client.add(...)`), so exactly `c` calls are outstanding; every result is checked. Each call goes
- * through everything an application call does: Schema encode of the payload, envelope, deadline timer,
- * correlation, Schema decode of the reply, and resumption of the calling fiber.
+ * client (`node.client(Calculator, { endpoint })`), or asking its actor through a ref (`ask`). The closed loop is
+ * `c` fibers, each calling in a loop (`yield* client.add(...)`), so exactly `c` calls are outstanding; every
+ * result is checked. Each call goes through everything an application call does: Schema encode of the payload,
+ * envelope, deadline timer, correlation, Schema decode of the reply, and resumption of the calling fiber.
  *
  * @since 0.1.0
  */
@@ -20,7 +20,7 @@ import {
   transportOptions,
   type Workload,
 } from "./harness.ts"
-import { ADDER_NAME, Adder, Calculator } from "./rpc-contract.ts"
+import { ADDER_NAME, Adder, Calculator, SERVER_ID } from "./rpc-contract.ts"
 
 const endpoint = process.argv[2] ?? die(new Error("usage: rpc-client.ts <endpoint> [transport options as JSON]"))
 const transport = transportOptions(process.argv[3])
@@ -30,10 +30,7 @@ const program = Effect.gen(function* () {
   yield* node.connect(endpoint)
   const calculator = node.client(Calculator, { endpoint })
   // A ref known by other means (the server's endpoint and id), as for a well-known actor; asks are typed by it.
-  const adder = ActorRef.ask(
-    node,
-    ActorRef.make(Adder, { name: ADDER_NAME, node: "bench-server", endpoints: [endpoint] }),
-  )
+  const adder = ActorRef.ask(node, ActorRef.make(Adder, { name: ADDER_NAME, node: SERVER_ID, endpoints: [endpoint] }))
   const recorder = new CallRecorder()
 
   /**

@@ -35,3 +35,6 @@ export const Adder = Contract.make("Adder", {
 
 /** The name the server spawns the benchmark actor under. @since 0.1.0 */
 export const ADDER_NAME = "adder"
+
+/** The server node's id, which the client's ref to the actor names. @since 0.1.0 */
+export const SERVER_ID = "bench-server"

@@ -9,7 +9,7 @@
 import { Actor, Node } from "@zactor/core"
 import { Effect } from "effect"
 import { die, reportToParent, serveControl, transportOptions } from "./harness.ts"
-import { ADDER_NAME, Adder, Calculator } from "./rpc-contract.ts"
+import { ADDER_NAME, Adder, Calculator, SERVER_ID } from "./rpc-contract.ts"
 
 /** An actor with state, as actors have: it counts the sums it answered. One message at a time, from its mailbox. */
 const AdderActor = Actor.make(Adder, {
@@ -38,6 +38,6 @@ const program = Effect.gen(function* () {
   serveControl(undefined, () => ({ ...node.transport.metrics() }))
   reportToParent({ type: "ready", endpoint: node.endpoints()[0] ?? die(new Error("the node bound no endpoint")) })
   yield* Effect.never
-}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: "bench-server", transport })))
+}).pipe(Effect.scoped, Effect.provide(Node.layerZmq({ id: SERVER_ID, transport })))
 
 Effect.runPromise(program).catch(die)
