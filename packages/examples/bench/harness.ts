@@ -34,6 +34,10 @@ export type Workload = "add" | "echo-str" | "echo-bin" | "add-wait" | "ask"
 /** The workloads of the transport benchmark, in report order. @since 0.1.0 */
 export const workloads: ReadonlyArray<Workload> = ["add", "echo-str", "echo-bin"]
 
+/** Whether a workload is a 4 KiB echo (the others all make the small `add` call). @since 0.1.0 */
+export const isEcho = (workload: Workload): workload is "echo-str" | "echo-bin" =>
+  workload === "echo-str" || workload === "echo-bin"
+
 /** The 4096-character string of the `echo-str` workload. @since 0.1.0 */
 export const ECHO_STRING: string = "0123456789abcdef".repeat(256)
 
@@ -56,9 +60,9 @@ export interface EchoRequest {
 
 /** Encodes the request of call `id`. @since 0.1.0 */
 export const encodeRequest = (id: number, workload: Workload = "add"): Uint8Array =>
-  workload === "add" || workload === "add-wait" || workload === "ask"
-    ? pack({ id, method: workload === "add-wait" ? "addWait" : "add", args: [1, 2] })
-    : pack({ id, method: "echo", args: [workload === "echo-str" ? ECHO_STRING : ECHO_BYTES] })
+  isEcho(workload)
+    ? pack({ id, method: "echo", args: [workload === "echo-str" ? ECHO_STRING : ECHO_BYTES] })
+    : pack({ id, method: workload === "add-wait" ? "addWait" : "add", args: [1, 2] })
 
 /** Decodes a request; both ends are this benchmark, so the shape is trusted. @since 0.1.0 */
 export const decodeRequest = (payload: Uint8Array): AddRequest | EchoRequest =>

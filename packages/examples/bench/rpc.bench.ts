@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { killRolesOnExit, parseFlags, type Workload, workloads } from "./harness.ts"
+import { isEcho, killRolesOnExit, parseFlags, type Workload, workloads } from "./harness.ts"
 import { type Result, runMain, runPairBenchmark, type Scenario } from "./pair.ts"
 
 const systems = {
@@ -69,9 +69,9 @@ const scenarios: ReadonlyArray<Scenario> = flags
   .list("workloads", rpcWorkloads)
   .flatMap(
     (workload): Array<Scenario> =>
-      workload === "add" || workload === "add-wait" || workload === "ask"
-        ? concurrencies.map((concurrency) => ({ concurrency, workload }))
-        : [{ concurrency: echoConcurrency, workload }],
+      isEcho(workload)
+        ? [{ concurrency: echoConcurrency, workload }]
+        : concurrencies.map((concurrency) => ({ concurrency, workload })),
   )
 
 const add = (concurrency: number): Scenario => ({ concurrency, workload: "add" })
