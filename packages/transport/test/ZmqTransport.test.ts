@@ -174,7 +174,8 @@ describe("ZmqTransport connections", () => {
           }),
         ).pipe(Effect.forkScoped)
         yield* wait(() => received.includes("early"), "the early payload after the server came up")
-        assert.isTrue(events.some((e) => e._tag === "Connected" && e.peer === peer.id))
+        // Connection events come from the monitor socket, which may be read after the payload's answer.
+        yield* wait(() => events.some((e) => e._tag === "Connected" && e.peer === peer.id), "Connected")
       }),
     ),
   )
