@@ -1,17 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
-import { Discovery as DiscoveryService } from "../src/Discovery.ts"
 import * as Topic from "../src/Topic.ts"
 import {
   collect,
   eventsOf,
   gapsOf,
-  makeTestRegistry,
   memoryNode,
   missedOf,
   network,
   Prices,
   publisherAndSubscriber,
+  registryNetwork,
   Ticks,
   waitFor,
 } from "./topicFixtures.ts"
@@ -51,16 +50,13 @@ describe("topics on the memory transport", () => {
   it.live("finds publishers through discovery, with no endpoint configured, whichever starts first", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = network()
-        const registry = makeTestRegistry()
-        const withRegistry = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-          Effect.provideService(effect, DiscoveryService, registry.discovery)
-        const sub = yield* withRegistry(memoryNode(net, { id: "sub" }))
+        const { node } = registryNetwork()
+        const sub = yield* node({ id: "sub" })
         const messages = yield* collect(sub.topics.subscribe(Ticks))
-        const early = yield* withRegistry(memoryNode(net, { id: "early" }))
+        const early = yield* node({ id: "early" })
         const a = yield* early.topics.publisher(Ticks)
         yield* waitFor(() => up(messages, "early"), "early publisher up")
-        const late = yield* withRegistry(memoryNode(net, { id: "late" }))
+        const late = yield* node({ id: "late" })
         const b = yield* late.topics.publisher(Ticks)
         yield* waitFor(() => up(messages, "late"), "late publisher up")
         for (let n = 0; n < 100; n++) {
@@ -205,14 +201,11 @@ describe("topics on the memory transport", () => {
   it.live("a restarted publisher: new epoch, the gap of its first events, then it continues", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = network()
-        const registry = makeTestRegistry()
-        const withRegistry = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-          Effect.provideService(effect, DiscoveryService, registry.discovery)
-        const sub = yield* withRegistry(memoryNode(net, { id: "sub" }))
+        const { node } = registryNetwork()
+        const sub = yield* node({ id: "sub" })
         const messages = yield* collect(sub.topics.subscribe(Ticks))
         const first = yield* Scope.make()
-        const pub1 = yield* withRegistry(memoryNode(net, { id: "pub" })).pipe(Scope.provide(first))
+        const pub1 = yield* node({ id: "pub" }).pipe(Scope.provide(first))
         const publisher1 = yield* pub1.topics.publisher(Ticks).pipe(Scope.provide(first))
         yield* waitFor(() => up(messages, "pub"), "publisher up")
         for (let n = 1; n <= 10; n++) publisher1.offer({ n })
@@ -221,9 +214,7 @@ describe("topics on the memory transport", () => {
         yield* waitFor(() => messages.some((m) => m._tag === "PublisherDown"), "publisher down")
         yield* Effect.sleep(5)
         // The same node id comes back (a new process): it publishes 5 events before the subscriber reconnects.
-        const pub2 = yield* withRegistry(
-          memoryNode(net, { id: "pub" }, { heartbeatInterval: 100, scanInterval: 10_000 }),
-        )
+        const pub2 = yield* node({ id: "pub" }, { heartbeatInterval: 100, scanInterval: 10_000 })
         const publisher2 = yield* pub2.topics.publisher(Ticks)
         for (let n = 1; n <= 5; n++) publisher2.offer({ n })
         yield* waitFor(() => messages.some((m) => m._tag === "Gap" && m.reason === "Restarted"), "restart notice")
@@ -283,6 +274,48 @@ describe("topics on the memory transport", () => {
         assert.isBelow(took, 2000)
         const down = quietMessages.find((m): m is Topic.PublisherDown => m._tag === "PublisherDown")!
         assert.strictEqual(down.reason, "Silent")
+      }),
+    ),
+  )
+
+  it.live("discovery's departure before the closing heartbeat still reads Closed; without one it reads Left", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { registry, node } = registryNetwork()
+        const sub = yield* node({ id: "sub" })
+        const messages = yield* collect(sub.topics.subscribe(Ticks))
+        const notices = (publisher: string) =>
+          messages.flatMap((m) =>
+            m._tag === "PublisherUp" && m.publisher === publisher
+              ? ["Up"]
+              : m._tag === "PublisherDown" && m.publisher === publisher
+                ? [`Down:${m.reason}`]
+                : [],
+          )
+        // Closed cleanly, but discovery's news is read first (another socket, in a real network).
+        const scope = yield* Scope.make()
+        const pub = yield* node({ id: "pub" }).pipe(Scope.provide(scope))
+        yield* pub.topics.publisher(Ticks).pipe(Scope.provide(scope))
+        yield* waitFor(() => up(messages, "pub"), "publisher up")
+        registry.leave("pub")
+        yield* Effect.sleep(10) // the watch has delivered the departure
+        yield* Scope.close(scope, Exit.void)
+        yield* waitFor(() => notices("pub").length === 2, "publisher down")
+        // Well past the grace and a few heartbeat intervals: nothing more, and never up again.
+        yield* Effect.sleep(400)
+        assert.deepStrictEqual(notices("pub"), ["Up", "Down:Closed"])
+
+        // Gone without a word (its transport closed), then dropped by discovery: Left, before silence would say.
+        const gone = yield* node({ id: "gone" })
+        yield* gone.topics.publisher(Ticks)
+        yield* waitFor(() => up(messages, "gone"), "gone up")
+        yield* gone.transport.close
+        const before = Date.now()
+        registry.leave("gone")
+        yield* waitFor(() => notices("gone").length === 2, "gone down")
+        assert.isBelow(Date.now() - before, 250)
+        yield* Effect.sleep(400)
+        assert.deepStrictEqual(notices("gone"), ["Up", "Down:Left"])
       }),
     ),
   )

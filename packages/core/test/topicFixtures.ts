@@ -128,3 +128,12 @@ export const makeTestRegistry = () => {
   }
   return { discovery, leave }
 }
+
+/** A memory network whose nodes register in, and watch, one test registry: `node` starts one of them. */
+export const registryNetwork = () => {
+  const net = network()
+  const registry = makeTestRegistry()
+  const node = (options: NodeOptions, topics?: Topic.TopicsOptions) =>
+    Effect.provideService(memoryNode(net, options, topics), Discovery.Discovery, registry.discovery)
+  return { registry, node }
+}

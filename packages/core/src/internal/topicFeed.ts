@@ -12,7 +12,10 @@
  *
  * Liveness: a publisher not heard from (event or heartbeat) for `missedHeartbeats` of its announced heartbeat
  * intervals is reported down (`Silent`); a closing heartbeat reports `Closed`, discovery's `Left` reports `Left`.
- * The next message from it brings it back up (each subscription emits `PublisherUp`).
+ * The next message from it brings it back up (each subscription emits `PublisherUp`), except a closing heartbeat,
+ * which never does. A closing publisher sends its closing heartbeat (PUB/SUB) just before discovery announces its
+ * departure (another socket): the two may be read in either order, so discovery's `Left` for a publisher that is
+ * up waits briefly (`LEAVE_GRACE_MS`) for the closing heartbeat, and a clean close reads `Closed` every time.
  */
 import { Duration, Effect, FiberMap, Result, type Scope, Stream } from "effect"
 import type * as Discovery from "../Discovery.ts"
@@ -56,6 +59,8 @@ interface FeedPublisher {
   /** Describe-and-connect attempts running (while one runs, only discovery's news replaces it). */
   connecting: number
   lastDescribeAt: number
+  /** Discovery reported it gone; its closing heartbeat may still be on the way (see `left`). */
+  leaving: boolean
 }
 
 /** Delays between heartbeat requests while waiting to hear from a newly connected publisher. */
@@ -65,6 +70,8 @@ const REDESCRIBE_AFTER_MS = 2000
 const LIVENESS_CHECK_MS = 50
 /** A liveness check this late means this process was not running (frozen, starved), not that publishers were. */
 const STALLED_AFTER_MS = 250
+/** How long discovery's `Left` waits for a closing heartbeat (at most one heartbeat interval). */
+const LEAVE_GRACE_MS = 250
 
 /** One topic's receiving side on this node. */
 export class TopicFeed {
@@ -105,6 +112,10 @@ export class TopicFeed {
         this.host.counters.malformed++
         continue
       }
+      if (envelope[1] !== TopicWire.KIND_EVENTS && envelope[6]) {
+        this.onClosing(envelope)
+        continue
+      }
       const publisher = this.heard(envelope[2], now)
       if (envelope[1] === TopicWire.KIND_EVENTS) {
         this.host.counters.eventsReceived += envelope[5].length
@@ -122,9 +133,18 @@ export class TopicFeed {
         this.host.counters.heartbeatsReceived++
         publisher.intervalMs = envelope[5]
         for (const subscription of this.subscriptions) subscription.onBeat(envelope)
-        if (envelope[6]) this.markDown(publisher, "Closed")
       }
     }
+  }
+
+  /** A closing heartbeat: its last sequence number still counts, but it never brings a publisher up. */
+  private onClosing(envelope: TopicWire.BeatEnvelope): void {
+    this.host.counters.heartbeatsReceived++
+    const publisher = this.publishers.get(envelope[2])
+    if (publisher === undefined || publisher.down) return
+    for (const subscription of this.subscriptions) subscription.onBeat(envelope)
+    this.markDown(publisher, "Closed")
+    if (publisher.leaving) this.forget(publisher)
   }
 
   private heard(id: string, now: number): FeedPublisher {
@@ -138,6 +158,7 @@ export class TopicFeed {
         described: false,
         connecting: 0,
         lastDescribeAt: 0,
+        leaving: false,
       }
       this.publishers.set(id, publisher)
     }
@@ -224,8 +245,13 @@ export class TopicFeed {
         described: false,
         connecting: 0,
         lastDescribeAt: 0,
+        leaving: false,
       }
       this.publishers.set(id, publisher)
+    } else if (publisher.leaving) {
+      // Found again while its departure was pending: it is back (or never left).
+      publisher.leaving = false
+      this.runKeyed?.(`leave:${id}`, Effect.void)
     } else if ((publisher.described || publisher.connecting > 0) && !force) {
       return
     }
@@ -233,14 +259,33 @@ export class TopicFeed {
     this.runKeyed?.(`connect:${id}`, this.connect(publisher))
   }
 
+  /** Discovery no longer lists a publisher. One that is up may have closed cleanly: give its closing heartbeat,
+   * sent before the departure was announced but on another socket, a moment to arrive and say `Closed`. */
   private left(id: string): void {
     const publisher = this.publishers.get(id)
-    if (publisher === undefined) return
-    this.markDown(publisher, "Left")
-    this.publishers.delete(id)
+    if (publisher === undefined || publisher.leaving) return
     // Replacing the keyed fibers interrupts a connection attempt in progress.
     this.runKeyed?.(`connect:${id}`, Effect.void)
     this.runKeyed?.(`poke:${id}`, Effect.void)
+    if (publisher.down || publisher.lastHeard === 0 || this.runKeyed === undefined) return this.forget(publisher)
+    publisher.leaving = true
+    const graceMs = Math.min(LEAVE_GRACE_MS, publisher.intervalMs || LEAVE_GRACE_MS)
+    this.runKeyed(
+      `leave:${id}`,
+      Effect.andThen(
+        Effect.sleep(Duration.millis(graceMs)),
+        Effect.sync(() => {
+          if (publisher.leaving) this.forget(publisher)
+        }),
+      ),
+    )
+  }
+
+  /** Reports a publisher `Left` (unless it is down already) and stops tracking it. */
+  private forget(publisher: FeedPublisher): void {
+    if (this.publishers.get(publisher.id) !== publisher) return
+    this.markDown(publisher, "Left")
+    this.publishers.delete(publisher.id)
   }
 
   private connect(publisher: FeedPublisher): Effect.Effect<void> {

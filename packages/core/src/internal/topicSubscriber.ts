@@ -161,6 +161,8 @@ export class Subscription<A> {
   onBeat(envelope: TopicWire.BeatEnvelope): void {
     const view = this.view(envelope[2])
     if (view.syncing) return this.hold(view, envelope)
+    // A closing heartbeat closes what is up; it never brings a publisher up (nor starts a snapshot).
+    if (envelope[6] && !view.up) return
     const [, , publisher, epoch, lastSeq] = envelope
     const tracker = view.tracker
     if (this.settings.snapshot && (!tracker.started || tracker.isNewEpoch(epoch))) {
