@@ -316,6 +316,19 @@ describe("topics on the memory transport", () => {
         assert.isBelow(Date.now() - before, 250)
         yield* Effect.sleep(400)
         assert.deepStrictEqual(notices("gone"), ["Up", "Down:Left"])
+
+        // Killed, dropped by discovery, and back (a new process, same id) within the wait: Left, then up again.
+        const first = yield* Scope.make()
+        const killed = yield* node({ id: "again" }).pipe(Scope.provide(first))
+        yield* killed.topics.publisher(Ticks).pipe(Scope.provide(first))
+        yield* waitFor(() => up(messages, "again"), "again up")
+        yield* killed.transport.close
+        registry.leave("again")
+        yield* Effect.sleep(10) // the watch has delivered the departure
+        const restarted = yield* node({ id: "again" })
+        yield* restarted.topics.publisher(Ticks)
+        yield* waitFor(() => notices("again").length === 3, "again up again")
+        assert.deepStrictEqual(notices("again"), ["Up", "Down:Left", "Up"])
       }),
     ),
   )

@@ -141,7 +141,8 @@ export class TopicFeed {
   private onClosing(envelope: TopicWire.BeatEnvelope): void {
     this.host.counters.heartbeatsReceived++
     const publisher = this.publishers.get(envelope[2])
-    if (publisher === undefined || publisher.down) return
+    // Unknown, down, or never heard (a new instance found while the old one's closing heartbeat was on its way).
+    if (publisher === undefined || publisher.down || publisher.lastHeard === 0) return
     for (const subscription of this.subscriptions) subscription.onBeat(envelope)
     this.markDown(publisher, "Closed")
     if (publisher.leaving) this.forget(publisher)
@@ -236,6 +237,13 @@ export class TopicFeed {
   /** A publisher was found; it is described and connected unless it already was (`force` does it again). */
   private found(id: string, force: boolean): void {
     let publisher = this.publishers.get(id)
+    if (publisher?.leaving === true) {
+      // Found again while its departure was pending (a restart, usually): the departure is reported now, and
+      // what was found starts afresh.
+      this.runKeyed?.(`leave:${id}`, Effect.void)
+      this.forget(publisher)
+      publisher = undefined
+    }
     if (publisher === undefined) {
       publisher = {
         id,
@@ -248,10 +256,6 @@ export class TopicFeed {
         leaving: false,
       }
       this.publishers.set(id, publisher)
-    } else if (publisher.leaving) {
-      // Found again while its departure was pending: it is back (or never left).
-      publisher.leaving = false
-      this.runKeyed?.(`leave:${id}`, Effect.void)
     } else if ((publisher.described || publisher.connecting > 0) && !force) {
       return
     }
