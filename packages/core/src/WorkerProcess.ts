@@ -121,16 +121,30 @@ export const serve = <C extends Contract.Contract, R = never>(
 
 /**
  * Runs `effect` as the process's main: exits with code 0 when it completes, 1 (after printing the failure)
- * when it fails or dies.
+ * when it fails or dies, once ZeroMQ has delivered what was sent (within 2 s).
  *
  * @since 0.1.0
  */
 export const runMain = <E>(effect: Effect.Effect<void, E>): void => {
   Effect.runPromise(effect).then(
-    () => process.exit(0),
+    () => exitAfterDelivery(0),
     (error: unknown) => {
       console.error("zactor worker failed:", error)
-      process.exit(1)
+      exitAfterDelivery(1)
     },
   )
+}
+
+/** How long an ending worker may wait for its event loop to empty before it exits regardless. */
+const EXIT_BOUND_MS = 2_000
+
+/**
+ * Ends the process when its event loop is empty rather than with `process.exit` at once, which would drop what
+ * ZeroMQ still had queued, such as the answers to the last calls a draining worker finished: at a natural exit
+ * ZeroMQ delivers them first (within the sockets' linger). Bounded, should anything still hold the loop.
+ */
+const exitAfterDelivery = (code: number): void => {
+  process.exitCode = code
+  if (process.connected) process.disconnect()
+  setTimeout(() => process.exit(code), EXIT_BOUND_MS).unref()
 }

@@ -150,3 +150,42 @@ describe("Outbox batching", () => {
     }),
   )
 })
+
+describe("Outbox close", () => {
+  it.live("waits for the batch being written, then writes what was queued behind it", () =>
+    Effect.gen(function* () {
+      const batches: Array<number> = []
+      const pending: Array<() => void> = []
+      let dropped = 0
+      const outbox = new Outbox(
+        limits({ maxBatchMessages: 4 }),
+        {
+          // Each write completes when the test says (a socket that takes its time).
+          write: (frame) => {
+            const batch = BatchFrame.decode(frame, 1 << 20)
+            batches.push(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
+            return new Promise<void>((resolve) => pending.push(resolve))
+          },
+          classify: () => "Busy",
+          onDropped: (messages) => {
+            dropped += messages
+          },
+        },
+        TransportMetrics.make(),
+        undefined,
+      )
+      for (let i = 0; i < 4; i++) outbox.offer(payload)
+      assert.deepStrictEqual(batches, [4], "a full batch is being written")
+      for (let i = 0; i < 3; i++) outbox.offer(payload)
+      const closed = Effect.runPromise(Effect.promise(() => outbox.close()))
+      yield* turn()
+      pending.shift()!()
+      yield* turn()
+      assert.deepStrictEqual(batches, [4, 3], "what was queued behind the write left too")
+      pending.shift()!()
+      yield* Effect.promise(() => closed)
+      assert.strictEqual(dropped, 0)
+      assert.isFalse(outbox.offer(payload), "closed: no more offers")
+    }),
+  )
+})

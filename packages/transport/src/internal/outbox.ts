@@ -80,6 +80,8 @@ export class Outbox {
   /** Whether a drain is scheduled, and when: at the end of this turn, or of this event-loop iteration. */
   private scheduled: "no" | "turn" | "iteration" = "no"
   private draining = false
+  /** The drain running now, if any: `close` waits for it. */
+  private currentDrain: Promise<void> | undefined = undefined
   private closed = false
   private blockedSince = 0
   private retryDelayMs = RETRY_MIN_MS
@@ -181,7 +183,9 @@ export class Outbox {
   /** Writes whatever can be written now, then drops the rest; no further offers are taken. */
   async close(): Promise<void> {
     if (this.closed) return
-    if (this.retryTimer === undefined && !this.draining) await this.drain(true)
+    // A batch being written is followed by what was queued behind it, not dropped.
+    if (this.currentDrain !== undefined) await this.currentDrain
+    if (this.retryTimer === undefined) await this.drain(true)
     this.closed = true
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     this.retryTimer = undefined
@@ -203,9 +207,16 @@ export class Outbox {
   }
 
   /** Writes what is queued, batch by batch; unless `force`d, stops at a partial batch while writes are held. */
-  private async drain(force = false): Promise<void> {
-    if (this.draining) return
+  private drain(force = false): Promise<void> {
+    if (this.draining) return this.currentDrain ?? Promise.resolve()
     this.draining = true
+    const drain = this.drainQueued(force)
+    // Unless it already ended (nothing to wait for: it returned before its first write).
+    if (this.draining) this.currentDrain = drain
+    return drain
+  }
+
+  private async drainQueued(force: boolean): Promise<void> {
     try {
       while (this.head < this.items.length) {
         if (!force && this.gate?.holding === true && this.size < this.limits.maxBatchMessages) {
@@ -230,6 +241,7 @@ export class Outbox {
       }
     } finally {
       this.draining = false
+      this.currentDrain = undefined
     }
   }
 
