@@ -250,8 +250,11 @@ export interface PromiseNode extends AsyncDisposable {
    * 5000) for the calls being served; resolves with the number still running (0: drained).
    */
   readonly drain: (options?: { readonly timeoutMs?: number | undefined }) => Promise<number>
-  /** Disposes the runtime: stops serving, fails calls in flight with `unavailable`, closes sockets. Idempotent. */
-  readonly close: () => Promise<void>
+  /**
+   * Disposes the runtime: stops serving, fails calls in flight with `unavailable`, closes sockets. Idempotent.
+   * With `drainTimeoutMs`, drains first (`drain`): the calls being served finish, up to that bound.
+   */
+  readonly close: (options?: { readonly drainTimeoutMs?: number | undefined }) => Promise<void>
   /** The runtime behind this facade, to run Effects on the same node (e.g. while migrating code). */
   readonly runtime: ManagedRuntime.ManagedRuntime<Node.Node, unknown>
 }
@@ -477,7 +480,10 @@ export const fromRuntime = async <ER>(runtime: ManagedRuntime.ManagedRuntime<Nod
     watch: (target, options) => run(node.watch(target), options?.signal),
     peerChanges: () => toAsyncIterable(node.peerChanges, run, undefined),
     metrics: () => node.metrics(),
-    close,
+    close: (options) =>
+      options?.drainTimeoutMs === undefined || closed
+        ? close()
+        : run(node.drain({ timeout: options.drainTimeoutMs })).then(close, close),
     [Symbol.asyncDispose]: close,
     runtime,
   }

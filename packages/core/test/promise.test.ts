@@ -199,6 +199,25 @@ describe("Promise facade over ZeroMQ", () => {
     await serving.stop()
   })
 
+  it("close({ drainTimeoutMs }) lets the calls being served finish, refuses new ones, then closes", async () => {
+    const { client, calculator, server } = await pair()
+    const inflight = calculator.sleep({ ms: 300 })
+    await waitUntil(() => server.metrics().requestsServed === 1)
+    const startedAt = Date.now()
+    const closing = server.close({ drainTimeoutMs: 5000 })
+    await waitUntil(() => client.remotes()[0]?.info?.draining === true)
+    // Refused while draining: unavailable, naming the drain, and the handler never runs.
+    const refused = await rejection(calculator.add({ a: 1, b: 2 }))
+    assert.strictEqual((refused as RpcError).code, "unavailable")
+    assert.strictEqual(await inflight, "slept 300")
+    await closing
+    assert.isBelow(Date.now() - startedAt, 2000)
+    assert.strictEqual(server.metrics().requestsServed, 1)
+    assert.strictEqual(((await rejection(server.connect(client.endpoints()[0]!))) as RpcError).code, "unavailable")
+    // Closing again, drained or not, is a no-op.
+    await server.close({ drainTimeoutMs: 5000 })
+  })
+
   it("await using disposes the node", async () => {
     let escaped: PromiseNode | undefined
     {
