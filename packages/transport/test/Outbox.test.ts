@@ -188,4 +188,36 @@ describe("Outbox close", () => {
       assert.isFalse(outbox.offer(payload), "closed: no more offers")
     }),
   )
+
+  it.live("tries a refusing destination once more instead of dropping at once", () =>
+    Effect.gen(function* () {
+      let writable = false
+      const written: Array<number> = []
+      let dropped = 0
+      const outbox = new Outbox(
+        limits({ sendTimeoutMs: 60_000 }),
+        {
+          write: (frame) => {
+            if (!writable) return Promise.reject(new Error("busy"))
+            const batch = BatchFrame.decode(frame, 1 << 20)
+            written.push(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
+            return Promise.resolve()
+          },
+          classify: () => "Busy",
+          onDropped: (messages) => {
+            dropped += messages
+          },
+        },
+        TransportMetrics.make(),
+        undefined,
+      )
+      for (let i = 0; i < 3; i++) outbox.offer(payload)
+      yield* turn()
+      assert.deepStrictEqual(written, [], "refused: waiting for its retry")
+      writable = true
+      yield* Effect.promise(() => outbox.close())
+      assert.deepStrictEqual(written, [3])
+      assert.strictEqual(dropped, 0)
+    }),
+  )
 })

@@ -185,7 +185,10 @@ export class Outbox {
     if (this.closed) return
     // A batch being written is followed by what was queued behind it, not dropped.
     if (this.currentDrain !== undefined) await this.currentDrain
-    if (this.retryTimer === undefined) await this.drain(true)
+    // A destination that refused the last write gets one more try now rather than at its retry.
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    await this.drain(true)
     this.closed = true
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     this.retryTimer = undefined
