@@ -264,6 +264,9 @@ interface InboundPeer {
   lastHeardAt: number
 }
 
+/** After a drain: how long the answers handed to ZeroMQ get to reach the wire before the node may close. */
+const DRAIN_SETTLE_MS = 50
+
 class NodeRuntime {
   readonly metrics = NodeMetrics.make()
   readonly startedAt = Date.now()
@@ -389,9 +392,15 @@ class NodeRuntime {
         this.announce()
       }
       const timeoutMs = timeout === undefined ? 5_000 : Duration.toMillis(Duration.fromInputUnsafe(timeout))
-      return Effect.andThen(
-        pollUntil(() => this.dispatcher.inflightCount === 0, timeoutMs),
-        Effect.sync(() => this.dispatcher.inflightCount),
+      const until = Date.now() + timeoutMs
+      return pollUntil(() => this.dispatcher.inflightCount === 0, timeoutMs).pipe(
+        // The last answers must leave too: a close right after would cut them off (ZeroMQ writes them from a
+        // thread of its own). Wait for the outbound queues to empty, then briefly for the socket to write them.
+        Effect.andThen(
+          Effect.suspend(() => pollUntil(() => this.transport.metrics().queuedMessages === 0, until - Date.now())),
+        ),
+        Effect.andThen(Effect.suspend(() => Effect.sleep(Math.max(0, Math.min(DRAIN_SETTLE_MS, until - Date.now()))))),
+        Effect.andThen(Effect.sync(() => this.dispatcher.inflightCount)),
       )
     })
   }
@@ -594,6 +603,21 @@ class NodeRuntime {
   }
 
   // ---- receiving -------------------------------------------------------------------------------------------
+
+  /** Handles every batch the transport has received and not handed over yet. */
+  processReceived(): void {
+    let received = this.transport.pollReceived()
+    while (received !== undefined) {
+      try {
+        this.onReceived(received)
+      } catch (error) {
+        // A bug in dispatch must not stop the node from serving everyone else: count it and go on.
+        this.metrics.defects++
+        this.log.error({ err: error }, "defect while dispatching a received message")
+      }
+      received = this.transport.pollReceived()
+    }
+  }
 
   onReceived(received: Received): void {
     const peer = received.peer
@@ -801,6 +825,8 @@ class NodeRuntime {
       )
     }
     if (event._tag === "Disconnected" && event.peer !== undefined) {
+      // The transport reports a disconnect after what the peer sent before it: answer those calls first.
+      this.processReceived()
       const remote = this.remotes.get(event.peer)
       if (remote !== undefined) remote.down = true
       // Whatever was in flight on a dead connection is lost (ZeroMQ discards it): fail it now, not at the deadline.
@@ -1132,17 +1158,7 @@ const intercept =
 
 const receiveLoop = async (transport: TransportShape, runtime: NodeRuntime): Promise<void> => {
   for (;;) {
-    let received = transport.pollReceived()
-    while (received !== undefined) {
-      try {
-        runtime.onReceived(received)
-      } catch (error) {
-        // A bug in dispatch must not stop the node from serving everyone else: count it and go on.
-        runtime.metrics.defects++
-        runtime.log.error({ err: error }, "defect while dispatching a received message")
-      }
-      received = transport.pollReceived()
-    }
+    runtime.processReceived()
     if (!(await transport.awaitReceived())) return
   }
 }

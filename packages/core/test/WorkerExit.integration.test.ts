@@ -24,7 +24,11 @@ describe("a worker process's exit", () => {
           )
           // A receiver that takes little into its queue and stalls 300 ms on the first message: the sender is still
           // writing when its main ends, and must wait (within its linger) instead of dropping the rest.
-          const transport = yield* ZmqTransport.make({ receiveHighWaterMark: 2 })
+          const transport = yield* ZmqTransport.make({
+            receiveHighWaterMark: 2,
+            heartbeatInterval: "60 seconds",
+            heartbeatTimeout: "120 seconds",
+          })
           const receiver = yield* Node.make({ id: "receiver" }).pipe(Effect.provideService(Transport, transport))
           let received = 0
           let bytes = 0
