@@ -825,7 +825,8 @@ class NodeRuntime {
       )
     }
     if (event._tag === "Disconnected" && event.peer !== undefined) {
-      // The transport reports a disconnect after what the peer sent before it: answer those calls first.
+      // Answers already received are handled first (the news comes on a socket of its own and may be read
+      // before them): only calls without one fail.
       this.processReceived()
       const remote = this.remotes.get(event.peer)
       if (remote !== undefined) remote.down = true
