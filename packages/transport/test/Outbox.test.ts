@@ -14,22 +14,44 @@ const limits = (overrides: Partial<OutboxLimits> = {}): OutboxLimits => ({
   ...overrides,
 })
 
-/** An outbox whose writes succeed at once and are recorded as the payload counts of each batch. */
-const recording = (options: Partial<OutboxLimits> = {}, gate?: WriteGate) => {
-  const batches: Array<number> = []
+/**
+ * An outbox whose writes go to `write` as the payload count of each batch (-1 for a frame that does not decode);
+ * a rejected write is back-pressure (`Busy`). `dropped.count` counts what it drops.
+ */
+const outboxOver = (
+  write: (payloads: number) => Promise<void>,
+  options: Partial<OutboxLimits> = {},
+  gate?: WriteGate,
+) => {
+  const dropped = { count: 0 }
   const outbox = new Outbox(
     limits(options),
     {
       write: (frame) => {
         const batch = BatchFrame.decode(frame, 1 << 20)
-        batches.push(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
-        return Promise.resolve()
+        return write(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
       },
       classify: () => "Busy",
-      onDropped: () => {},
+      onDropped: (messages) => {
+        dropped.count += messages
+      },
     },
     TransportMetrics.make(),
     undefined,
+    gate,
+  )
+  return { outbox, dropped }
+}
+
+/** An outbox whose writes succeed at once and are recorded as the payload counts of each batch. */
+const recording = (options: Partial<OutboxLimits> = {}, gate?: WriteGate) => {
+  const batches: Array<number> = []
+  const { outbox } = outboxOver(
+    (payloads) => {
+      batches.push(payloads)
+      return Promise.resolve()
+    },
+    options,
     gate,
   )
   return { outbox, batches }
@@ -156,23 +178,13 @@ describe("Outbox close", () => {
     Effect.gen(function* () {
       const batches: Array<number> = []
       const pending: Array<() => void> = []
-      let dropped = 0
-      const outbox = new Outbox(
-        limits({ maxBatchMessages: 4 }),
-        {
-          // Each write completes when the test says (a socket that takes its time).
-          write: (frame) => {
-            const batch = BatchFrame.decode(frame, 1 << 20)
-            batches.push(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
-            return new Promise<void>((resolve) => pending.push(resolve))
-          },
-          classify: () => "Busy",
-          onDropped: (messages) => {
-            dropped += messages
-          },
+      // Each write completes when the test says (a socket that takes its time).
+      const { outbox, dropped } = outboxOver(
+        (payloads) => {
+          batches.push(payloads)
+          return new Promise<void>((resolve) => pending.push(resolve))
         },
-        TransportMetrics.make(),
-        undefined,
+        { maxBatchMessages: 4 },
       )
       for (let i = 0; i < 4; i++) outbox.offer(payload)
       assert.deepStrictEqual(batches, [4], "a full batch is being written")
@@ -184,7 +196,7 @@ describe("Outbox close", () => {
       assert.deepStrictEqual(batches, [4, 3], "what was queued behind the write left too")
       pending.shift()!()
       yield* Effect.promise(() => closed)
-      assert.strictEqual(dropped, 0)
+      assert.strictEqual(dropped.count, 0)
       assert.isFalse(outbox.offer(payload), "closed: no more offers")
     }),
   )
@@ -193,23 +205,13 @@ describe("Outbox close", () => {
     Effect.gen(function* () {
       let writable = false
       const written: Array<number> = []
-      let dropped = 0
-      const outbox = new Outbox(
-        limits({ sendTimeoutMs: 60_000 }),
-        {
-          write: (frame) => {
-            if (!writable) return Promise.reject(new Error("busy"))
-            const batch = BatchFrame.decode(frame, 1 << 20)
-            written.push(BatchFrame.isRejection(batch) ? -1 : batch.payloads.length)
-            return Promise.resolve()
-          },
-          classify: () => "Busy",
-          onDropped: (messages) => {
-            dropped += messages
-          },
+      const { outbox, dropped } = outboxOver(
+        (payloads) => {
+          if (!writable) return Promise.reject(new Error("busy"))
+          written.push(payloads)
+          return Promise.resolve()
         },
-        TransportMetrics.make(),
-        undefined,
+        { sendTimeoutMs: 60_000 },
       )
       for (let i = 0; i < 3; i++) outbox.offer(payload)
       yield* turn()
@@ -217,7 +219,7 @@ describe("Outbox close", () => {
       writable = true
       yield* Effect.promise(() => outbox.close())
       assert.deepStrictEqual(written, [3])
-      assert.strictEqual(dropped, 0)
+      assert.strictEqual(dropped.count, 0)
     }),
   )
 })

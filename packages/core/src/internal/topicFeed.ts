@@ -63,6 +63,18 @@ interface FeedPublisher {
   leaving: boolean
 }
 
+/** A publisher just found or first heard: not heard, described or connected yet. */
+const newPublisher = (id: string): FeedPublisher => ({
+  id,
+  lastHeard: 0,
+  intervalMs: 0,
+  down: false,
+  described: false,
+  connecting: 0,
+  lastDescribeAt: 0,
+  leaving: false,
+})
+
 /** Delays between heartbeat requests while waiting to hear from a newly connected publisher. */
 const POKE_DELAYS_MS = [10, 25, 50, 100, 200, 400, 800, 1600]
 /** A publisher silent (or never heard) this long is described again: it may have moved. */
@@ -151,16 +163,7 @@ export class TopicFeed {
   private heard(id: string, now: number): FeedPublisher {
     let publisher = this.publishers.get(id)
     if (publisher === undefined) {
-      publisher = {
-        id,
-        lastHeard: now,
-        intervalMs: 0,
-        down: false,
-        described: false,
-        connecting: 0,
-        lastDescribeAt: 0,
-        leaving: false,
-      }
+      publisher = newPublisher(id)
       this.publishers.set(id, publisher)
     }
     publisher.lastHeard = now
@@ -245,16 +248,7 @@ export class TopicFeed {
       publisher = undefined
     }
     if (publisher === undefined) {
-      publisher = {
-        id,
-        lastHeard: 0,
-        intervalMs: 0,
-        down: false,
-        described: false,
-        connecting: 0,
-        lastDescribeAt: 0,
-        leaving: false,
-      }
+      publisher = newPublisher(id)
       this.publishers.set(id, publisher)
     } else if ((publisher.described || publisher.connecting > 0) && !force) {
       return

@@ -173,10 +173,7 @@ export class Outbox {
 
   /** Retries at once, e.g. when the destination has just connected. */
   kick(): void {
-    if (this.retryTimer !== undefined) {
-      clearTimeout(this.retryTimer)
-      this.retryTimer = undefined
-    }
+    this.cancelRetry()
     if (!this.draining && this.size > 0) this.scheduleTurn()
   }
 
@@ -186,12 +183,10 @@ export class Outbox {
     // A batch being written is followed by what was queued behind it, not dropped.
     if (this.currentDrain !== undefined) await this.currentDrain
     // A destination that refused the last write gets one more try now rather than at its retry.
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+    this.cancelRetry()
     await this.drain(true)
     this.closed = true
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+    this.cancelRetry()
     this.dropAll("Closed")
   }
 
@@ -275,6 +270,11 @@ export class Outbox {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
   }
 
   private scheduleRetry(): void {
