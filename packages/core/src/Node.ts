@@ -830,7 +830,8 @@ class NodeRuntime {
       this.processReceived()
       const remote = this.remotes.get(event.peer)
       if (remote !== undefined) remote.down = true
-      // Whatever was in flight on a dead connection is lost (ZeroMQ discards it): fail it now, not at the deadline.
+      // The rest is of unknown outcome (the request may have run, or may still go out after a reconnection):
+      // fail it now, not at the deadline.
       remote?.failAll(new RpcError({ code: "unavailable", message: `connection to ${remote.endpoint} lost` }))
     }
     if (event._tag === "Connected" || event._tag === "Disconnected" || event._tag === "ConnectRetried") {

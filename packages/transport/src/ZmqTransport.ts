@@ -37,6 +37,8 @@ const MAX_STREAK = 16
 const STREAK_MIN_BATCH = 8
 /** Awaited for a microtask hop without allocating a promise each time. */
 const RESOLVED = Promise.resolve()
+/** Longest a lost connection's unread input is waited for (a paused consumer) before the loss is reported. */
+const READ_OUT_MAX_MS = 250
 /** How many received batches wait for the consumer before receive loops pause. */
 const RECEIVE_QUEUE_CAPACITY = 1024
 /** How many events a slow events subscriber may lag before the oldest are dropped. */
@@ -49,9 +51,17 @@ interface OutboundConnection {
   readonly endpoint: string
   readonly socket: zmq.Dealer
   readonly outbox: Outbox
+  /** Whether writes go out: from a handshake to the loss of that connection (for inproc, once connected). */
+  up: boolean
   connectedBefore: boolean
+  /** Reports the loss of the last connection, once it has been read out (see `connectionLost`). */
+  lossPending?: (() => void) | undefined
   cancelWait?: (() => void) | undefined
 }
+
+/** Refuses a write while the connection is down, as ZeroMQ's back-pressure does (EAGAIN): the outbox retries it. */
+const NOT_CONNECTED = Object.assign(new Error("not connected"), { code: "EAGAIN" })
+const notConnected = (): Promise<void> => Promise.reject(NOT_CONNECTED)
 
 const closedError = (): TransportError => new TransportError({ reason: "Closed", message: "transport is closed" })
 
@@ -215,7 +225,6 @@ class ZmqTransportImpl implements WriteGate {
     const serverPublicKey = options?.serverPublicKey
     if (curve !== undefined) this.trusted(curve, serverPublicKey, endpoint, "connect")
     const routingId = Curve.makeRoutingId()
-    const socket = new zmq.Dealer(SocketOptions.dealer(this.options, routingId, serverPublicKey))
     const id = Peer.makeId("outbound", `${this.nextOutbound++}:${endpoint}`)
     const peer: Peer.Peer = {
       id,
@@ -231,25 +240,36 @@ class ZmqTransportImpl implements WriteGate {
             serverPublicKey,
             routingId,
           })
-    const outbox = new Outbox(
-      this.options,
-      {
-        write: (frame) => socket.send(frame),
-        classify: SocketOptions.classifyWrite,
-        onDropped: (messages, reason) => this.emit({ _tag: "SendFailed", peer: id, messages, reason }),
-      },
-      this.metrics,
-      proof,
-      this,
-    )
-    const connection: OutboundConnection = { peer, endpoint, socket, outbox, connectedBefore: false }
+    const socket = new zmq.Dealer(SocketOptions.dealer(this.options, routingId, serverPublicKey))
+    const connection: OutboundConnection = {
+      peer,
+      endpoint,
+      socket,
+      outbox: new Outbox(
+        this.options,
+        {
+          write: (frame) => (connection.up ? socket.send(frame) : notConnected()),
+          classify: SocketOptions.classifyWrite,
+          onDropped: (messages, reason) => this.emit({ _tag: "SendFailed", peer: id, messages, reason }),
+        },
+        this.metrics,
+        proof,
+        this,
+      ),
+      up: false,
+      connectedBefore: false,
+    }
     this.outbound.set(id, connection)
     this.outboundByEndpoint.set(endpoint, connection)
     this.observe(socket, connection)
     try {
       if (endpoint.startsWith("inproc://")) {
+        // inproc has no handshake and reports no connection events: the pipe is up once connected.
         connection.cancelWait = EndpointGuards.whenInprocBound(endpoint, () => {
-          if (!socket.closed) socket.connect(endpoint)
+          if (socket.closed) return
+          socket.connect(endpoint)
+          connection.up = true
+          connection.outbox.kick()
         })
       } else {
         socket.connect(endpoint)
@@ -265,6 +285,35 @@ class ZmqTransportImpl implements WriteGate {
     }
     void this.receiveLoop(socket, (frames) => this.onDealerMessage(connection, frames), true)
     return peer
+  }
+
+  /**
+   * A connection that was up is gone; writes wait in the outbox until ZeroMQ has reconnected. Before
+   * `Disconnected` is reported, the DEALER is read out: answers the peer sent before it went are handed up
+   * first, so that nobody fails a call whose answer had arrived. (This is why DEALERs run without
+   * `ZMQ_IMMEDIATE`: with it libzmq discards the dropped connection's unread input, docs/TRANSPORT.md.)
+   */
+  private connectionLost(connection: OutboundConnection, address: string): void {
+    connection.up = false
+    const socket = connection.socket
+    const until = performance.now() + READ_OUT_MAX_MS
+    const report = () => {
+      if (connection.lossPending !== report) return
+      connection.lossPending = undefined
+      this.metrics.disconnects++
+      this.emit({ _tag: "Disconnected", peer: connection.peer.id, endpoint: address })
+    }
+    connection.lossPending = report
+    let emptyChecks = 0
+    const readOut = () => {
+      if (connection.lossPending !== report || this.closed) return
+      // The receive loop hands up what is waiting. Empty twice in a row: a message it had just taken (its
+      // continuation pending when this ran) was handed up in between.
+      emptyChecks = !socket.closed && socket.readable ? 0 : emptyChecks + 1
+      if (emptyChecks < 2 && performance.now() < until) setImmediate(readOut)
+      else report()
+    }
+    setImmediate(readOut)
   }
 
   private onDealerMessage(connection: OutboundConnection, frames: Array<Buffer>): void {
@@ -526,12 +575,19 @@ class ZmqTransportImpl implements WriteGate {
     events.on("accept", ({ address }) => this.emit({ _tag: "Accepted", endpoint: address }))
     events.on("handshake", ({ address }) => {
       if (connection === undefined) return
+      // Back before the last loss was reported (a fast reconnect): report it first.
+      connection.lossPending?.()
       if (connection.connectedBefore) this.metrics.reconnects++
       connection.connectedBefore = true
+      connection.up = true
       this.emit({ _tag: "Connected", peer: connection.peer.id, endpoint: address })
       connection.outbox.kick()
     })
     events.on("disconnect", ({ address }) => {
+      if (connection?.up === true) {
+        this.connectionLost(connection, address)
+        return
+      }
       this.metrics.disconnects++
       this.emit({ _tag: "Disconnected", peer, endpoint: address })
     })

@@ -46,9 +46,8 @@ export const dealer = (
 ): zmq.SocketOptions<zmq.Dealer> => ({
   ...common(options),
   routingId,
-  // Refuse writes while the connection is down rather than queueing them inside ZeroMQ, where a connection
-  // declared dead discards them silently; the outbox holds them, bounded, and reports what it drops.
-  immediate: true,
+  // No ZMQ_IMMEDIATE: with it libzmq discards a dropped connection's unread input. The transport refuses writes
+  // while the connection is down itself, so the outbox holds them, bounded, and reports what it drops.
   reconnectInterval: options.reconnectIntervalMs,
   reconnectMaxInterval: options.reconnectIntervalMaxMs,
   connectTimeout: options.connectTimeoutMs,
