@@ -56,6 +56,8 @@ interface OutboundConnection {
   connectedBefore: boolean
   /** Reports the loss of the last connection, once it has been read out (see `connectionLost`). */
   lossPending?: (() => void) | undefined
+  /** Events of this connection that came while its loss was pending: reported after it, in order. */
+  heldEvents: Array<TransportEvent>
   cancelWait?: (() => void) | undefined
 }
 
@@ -121,6 +123,12 @@ class ZmqTransportImpl implements WriteGate {
 
   emit(event: TransportEvent): void {
     PubSub.publishUnsafe(this.eventHub, [event])
+  }
+
+  /** Emits an event of an outbound connection, after the report of its last loss if that is still pending. */
+  private emitOf(connection: OutboundConnection | undefined, event: TransportEvent): void {
+    if (connection?.lossPending !== undefined) connection.heldEvents.push(event)
+    else this.emit(event)
   }
 
   // ---- write gate (see internal/outbox.ts) -----------------------------------------------------------------
@@ -258,6 +266,7 @@ class ZmqTransportImpl implements WriteGate {
       ),
       up: false,
       connectedBefore: false,
+      heldEvents: [],
     }
     this.outbound.set(id, connection)
     this.outboundByEndpoint.set(endpoint, connection)
@@ -302,6 +311,9 @@ class ZmqTransportImpl implements WriteGate {
       connection.lossPending = undefined
       this.metrics.disconnects++
       this.emit({ _tag: "Disconnected", peer: connection.peer.id, endpoint: address })
+      const held = connection.heldEvents
+      connection.heldEvents = []
+      for (const event of held) this.emit(event)
     }
     connection.lossPending = report
     let emptyChecks = 0
@@ -589,15 +601,23 @@ class ZmqTransportImpl implements WriteGate {
         return
       }
       this.metrics.disconnects++
-      this.emit({ _tag: "Disconnected", peer, endpoint: address })
+      this.emitOf(connection, { _tag: "Disconnected", peer, endpoint: address })
     })
     events.on("connect:retry", ({ address, interval }) => {
-      if (peer !== undefined) this.emit({ _tag: "ConnectRetried", peer, endpoint: address, intervalMs: interval })
+      if (peer !== undefined) {
+        this.emitOf(connection, { _tag: "ConnectRetried", peer, endpoint: address, intervalMs: interval })
+      }
     })
     const handshakeFailed = (reason: "Auth" | "Protocol" | "Other") => (event: { address: string; error: Error }) => {
       // Against a CURVE server, a plaintext or misconfigured client fails as a protocol (mechanism) error.
       if (reason === "Auth" || (reason === "Protocol" && this.options.curve !== undefined)) this.metrics.authFailures++
-      this.emit({ _tag: "HandshakeFailed", peer, endpoint: event.address, reason, detail: event.error.message })
+      this.emitOf(connection, {
+        _tag: "HandshakeFailed",
+        peer,
+        endpoint: event.address,
+        reason,
+        detail: event.error.message,
+      })
       // libzmq never retries a connection refused during the security handshake; the allow-list or keys may be
       // fixed later, so an outbound peer tries again after the longest reconnect interval.
       if (connection !== undefined && reason !== "Other") this.retryRefused(connection)
