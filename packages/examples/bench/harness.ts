@@ -238,6 +238,23 @@ export const awaitedSendQueue = <M>(send: (message: M) => Promise<void>): ((mess
   }
 }
 
+/**
+ * Coalesces the messages of one microtask turn: `flush` gets them all at the end of the turn, in order.
+ *
+ * @since 0.1.0
+ */
+export const turnBatcher = (flush: (batch: Array<Uint8Array>) => void): ((payload: Uint8Array) => void) => {
+  let batch: Array<Uint8Array> = []
+  const send = (): void => {
+    const full = batch
+    batch = []
+    flush(full)
+  }
+  return (payload) => {
+    if (batch.push(payload) === 1) queueMicrotask(send)
+  }
+}
+
 // --- control channel (role side) ---------------------------------------------------------------------------
 
 /** Orchestrator to role. @since 0.1.0 */

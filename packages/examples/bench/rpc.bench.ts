@@ -3,6 +3,8 @@
  * pair.ts for the method: two pinned processes, warm-up, median of rounds, ratios within the run, CPU by thread).
  *
  * - `bare-zmq`: the reference of the transport benchmark (bare-server.ts / bare-client.ts), unchanged.
+ * - `bare-zmq-batch`: zeromq.js at its best, no framework work: each turn's calls in one message, synchronous
+ *   sends (bare-batch-server.ts / bare-batch-client.ts). The floor of what a call can cost on zeromq.js here.
  * - `zactor-rpc`: a server node serving `Calculator` (rpc-contract.ts) and a client node calling it through the
  *   typed client from `c` fibers (rpc-server.ts / rpc-client.ts); Schema validation on both ends.
  *
@@ -13,7 +15,7 @@
  * echo (`echo-str`) and a 4 KiB bytes echo (`echo-bin`; `Schema.Uint8Array` travels as msgpack bin).
  *
  * Flags: `--seconds N` (default 3), `--rounds N` (3), `--warmup N` seconds (1), `--concurrency 1,32,256`,
- * `--echo-concurrency 32`, `--workloads add,echo-str,echo-bin,add-wait,ask`, `--systems bare-zmq,zactor-rpc`,
+ * `--echo-concurrency 32`, `--workloads add,echo-str,echo-bin,add-wait,ask`, `--systems bare-zmq,bare-zmq-batch,zactor-rpc`,
  * `--quick` (1 round of 1 s after 0.5 s of warm-up), `--cpu-prof` or `--heap-prof` (profile the roles over the
  * measured rounds and print a summary per role; kept under .bench/), `--top N` (functions listed per profile,
  * 25), `--max-batch N` / `--early-batch N` (the zactor transports' `maxBatchMessages` and `earlyBatchMessages`,
@@ -28,6 +30,7 @@ import { type Result, runMain, runPairBenchmark, type Scenario } from "./pair.ts
 
 const systems = {
   "bare-zmq": { server: "bare-server.ts", client: "bare-client.ts" },
+  "bare-zmq-batch": { server: "bare-batch-server.ts", client: "bare-batch-client.ts" },
   "zactor-rpc": { server: "rpc-server.ts", client: "rpc-client.ts" },
 } as const
 type System = keyof typeof systems
@@ -87,6 +90,7 @@ runMain(() =>
       "node.client, Adder.add asked of an actor (ask), Schema-validated both ends",
     systems: {
       "bare-zmq": systems["bare-zmq"],
+      "bare-zmq-batch": systems["bare-zmq-batch"],
       // Only zactor roles take transport options; bare-zmq has no batching.
       "zactor-rpc": { ...systems["zactor-rpc"], args: roleOptions },
     },
