@@ -27,7 +27,7 @@ export interface TransportMetrics {
   readonly overloaded: number
   /** Queued payloads dropped after `sendTimeout`, or because the peer or transport went away. */
   readonly sendFailed: number
-  /** Inbound messages rejected (oversized, malformed, unknown version, unauthenticated). */
+  /** Inbound messages rejected (oversized, malformed, unknown version, unauthenticated, consumer too far behind). */
   readonly rejected: number
   /** CURVE handshakes refused (unknown key, bad key, plaintext peer). */
   readonly authFailures: number

@@ -60,7 +60,12 @@ export interface TransportOptions {
   readonly handshakeInterval?: Duration.Input | undefined
   /** ZeroMQ send high-water mark, in ZeroMQ messages (each may carry a batch). Default 1000. */
   readonly sendHighWaterMark?: number | undefined
-  /** ZeroMQ receive high-water mark, in ZeroMQ messages. Default 1000. */
+  /**
+   * Received ZeroMQ messages (batches) that may wait beyond the consumer's queue (1,024 batches). For DEALER/ROUTER
+   * input the transport applies it itself and drops beyond it (`InputRejected` `Overloaded`): libzmq's own limit
+   * is off there, because libzmq 4.3.5 aborts the process when a connection whose input it stopped fails a
+   * heartbeat. For SUB input it is libzmq's limit. Default 1000.
+   */
   readonly receiveHighWaterMark?: number | undefined
   /** How long close() lets already-sent messages drain. Default 500 ms. */
   readonly linger?: Duration.Input | undefined

@@ -5,8 +5,9 @@
  *
  * Every destination (an outbound DEALER, an inbound routing id, a topic) has one `Outbox`: a bounded queue
  * with a single writer that coalesces the payloads of one event-loop turn into one batch frame. Receive loops
- * split batches back into payloads and hand them to a bounded queue; when the consumer falls behind, the loop
- * stops reading and ZeroMQ's high-water marks push back on senders.
+ * split batches back into payloads and hand them to a bounded queue. When the consumer falls behind, the SUB loop
+ * stops reading and ZeroMQ's high-water marks push back on publishers; DEALER/ROUTER input is dropped and counted
+ * beyond its bound instead (libzmq must never stop reading those, see internal/zmqSocketOptions.ts).
  *
  * Not here: replies, acks, retries, identities of actors. This module moves bytes and reports what happened.
  *
@@ -26,7 +27,7 @@ import * as SocketOptions from "./internal/zmqSocketOptions.ts"
 import * as Peer from "./Peer.ts"
 import { type ConnectOptions, type Published, type Received, Transport, type TransportShape } from "./Transport.ts"
 import { TransportError } from "./TransportError.ts"
-import type { TransportEvent } from "./TransportEvent.ts"
+import type { RejectReason, TransportEvent } from "./TransportEvent.ts"
 import * as TransportMetrics from "./TransportMetrics.ts"
 import * as TransportOptions from "./TransportOptions.ts"
 import * as ZapHandler from "./ZapHandler.ts"
@@ -39,7 +40,7 @@ const STREAK_MIN_BATCH = 8
 const RESOLVED = Promise.resolve()
 /** Longest a lost connection's unread input is waited for (a paused consumer) before the loss is reported. */
 const READ_OUT_MAX_MS = 250
-/** How many received batches wait for the consumer before receive loops pause. */
+/** Received batches that wait for the consumer before the SUB loop pauses (DEALER/ROUTER input: see `deliver`). */
 const RECEIVE_QUEUE_CAPACITY = 1024
 /** How many events a slow events subscriber may lag before the oldest are dropped. */
 const EVENT_BUFFER = 4096
@@ -491,10 +492,26 @@ class ZmqTransportImpl implements WriteGate {
   /** Payloads in the last batch delivered, for the receive loops' streak detection. */
   private delivered = 0
 
+  /** Whether received batches are being dropped (a streak is reported once). */
+  private droppingReceived = false
+
+  /**
+   * Hands a DEALER/ROUTER batch to the consumer. These receive loops never pause (see `unlimitedInput` in
+   * internal/zmqSocketOptions.ts: libzmq must not stop reading them), so the bound is here: beyond
+   * `receiveHighWaterMark` batches past the consumer's queue, batches are dropped and counted.
+   */
   private deliver(peer: Peer.Peer, payloads: Array<Uint8Array>): void {
     this.delivered = payloads.length
-    this.metrics.messagesReceived += payloads.length
-    this.enqueue(this.receivedBuffer, { peer, payloads })
+    if (this.receivedBuffer.offer({ peer, payloads })) {
+      this.droppingReceived = false
+      this.metrics.messagesReceived += payloads.length
+    } else if (this.droppingReceived) {
+      this.metrics.rejected++
+    } else if (!this.closed) {
+      this.droppingReceived = true
+      const behind = this.receivedBuffer.size
+      this.reject(peer.id, "Overloaded", `consumer ${behind} batches behind: dropping received batches`)
+    }
   }
 
   private pausedOn: Promise<unknown> | undefined
@@ -507,11 +524,7 @@ class ZmqTransportImpl implements WriteGate {
     }
   }
 
-  private reject(
-    peer: Peer.PeerId | undefined,
-    reason: "TooLarge" | "Malformed" | "UnsupportedVersion" | "Unauthenticated",
-    detail: string,
-  ): void {
+  private reject(peer: Peer.PeerId | undefined, reason: RejectReason, detail: string): void {
     this.metrics.rejected++
     this.emit({ _tag: "InputRejected", peer, reason, detail })
   }
@@ -520,7 +533,8 @@ class ZmqTransportImpl implements WriteGate {
    * Reads `socket` until it closes. With `holdWrites`, a message read while more are already waiting starts (or
    * continues) a streak, during which writes are held (see `WriteGate`): the answers to every message of the
    * streak then leave together, in full batches, when the socket has nothing more or the streak reaches
-   * `MAX_STREAK` messages.
+   * `MAX_STREAK` messages. Those loops (DEALER/ROUTER input) never pause; the others pause while their consumer's
+   * queue is full, so that ZeroMQ's high-water marks push back on senders.
    */
   private async receiveLoop(
     socket: zmq.Readable<Array<Buffer>> & zmq.Socket,
@@ -554,7 +568,7 @@ class ZmqTransportImpl implements WriteGate {
           await RESOLVED
           await RESOLVED
         }
-        if (this.pausedOn !== undefined) {
+        if (this.pausedOn !== undefined && !holdWrites) {
           if (streak > 0) {
             streak = 0
             this.endStreak()
@@ -692,7 +706,8 @@ export const make = (
 ): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const resolved = yield* TransportOptions.resolve(options)
-    const receivedBuffer = new ReceiveBuffer<Received>(RECEIVE_QUEUE_CAPACITY, "refuse")
+    // DEALER/ROUTER input never pauses (see `deliver`): the consumer's queue plus the receive high-water mark.
+    const receivedBuffer = new ReceiveBuffer<Received>(RECEIVE_QUEUE_CAPACITY + resolved.receiveHighWaterMark, "refuse")
     const publishedBuffer = new ReceiveBuffer<Published>(RECEIVE_QUEUE_CAPACITY, "refuse")
     const eventHub = yield* PubSub.sliding<Take.Take<TransportEvent>>({ capacity: EVENT_BUFFER, replay: EVENT_REPLAY })
     const impl = new ZmqTransportImpl(resolved, receivedBuffer, publishedBuffer, eventHub)

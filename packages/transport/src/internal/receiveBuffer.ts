@@ -4,8 +4,9 @@
  * Effect queue consumer is resumed through the fiber scheduler (a `setImmediate` turn), which measurably
  * adds latency to every round trip. The `received` Stream of the contract is derived from it for Effect users.
  *
- * When full, `offer` refuses (the receive loop then awaits `whenSpace` and stops reading, so ZeroMQ's
- * high-water marks push back on senders), or drops and counts, depending on the overflow policy.
+ * When full, `offer` refuses (a SUB receive loop then awaits `whenSpace` and stops reading, so ZeroMQ's
+ * high-water marks push back on senders; DEALER/ROUTER input is dropped and counted), or drops and counts,
+ * depending on the overflow policy.
  */
 import { Stream } from "effect"
 

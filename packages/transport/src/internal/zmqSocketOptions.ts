@@ -23,12 +23,21 @@ const common = (options: ResolvedTransportOptions): Common => ({
   sendTimeout: 0,
 })
 
+/**
+ * DEALER and ROUTER input has no libzmq limit. With one, libzmq stops reading a connection whose pipe is full, and
+ * libzmq 4.3.5 aborts the whole process ("Assertion failed: !_io_error") when such a connection then fails a ZMTP
+ * heartbeat or its peer closes (reproduced with bare zeromq.js, both socket types). The transport bounds what waits
+ * for its consumer itself (`receiveHighWaterMark`, see ZmqTransport's `deliver`).
+ */
+const unlimitedInput = { receiveHighWaterMark: 0 } as const
+
 /** The ROUTER that serves inbound peers. */
 export const router = (
   options: ResolvedTransportOptions,
   zapDomain: string | undefined,
 ): zmq.SocketOptions<zmq.Router> => ({
   ...common(options),
+  ...unlimitedInput,
   // Unroutable replies fail (EHOSTUNREACH) instead of vanishing, and a full peer pipe fails (EAGAIN) per peer.
   mandatory: true,
   // A client that reconnects with its routing id before the old connection timed out takes it over.
@@ -45,6 +54,7 @@ export const dealer = (
   serverPublicKey: string | undefined,
 ): zmq.SocketOptions<zmq.Dealer> => ({
   ...common(options),
+  ...unlimitedInput,
   routingId,
   // No ZMQ_IMMEDIATE: with it libzmq discards a dropped connection's unread input. The transport refuses writes
   // while the connection is down itself, so the outbox holds them, bounded, and reports what it drops.
