@@ -38,7 +38,7 @@ const MAX_STREAK = 16
 const STREAK_MIN_BATCH = 8
 /** Awaited for a microtask hop without allocating a promise each time. */
 const RESOLVED = Promise.resolve()
-/** Longest a lost connection's unread input is waited for (a paused consumer) before the loss is reported. */
+/** Longest a lost connection's unread input is waited for before the loss is reported (a safety bound). */
 const READ_OUT_MAX_MS = 250
 /** Received batches that wait for the consumer before the SUB loop pauses (DEALER/ROUTER input: see `deliver`). */
 const RECEIVE_QUEUE_CAPACITY = 1024
