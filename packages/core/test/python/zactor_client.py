@@ -327,8 +327,9 @@ class Client:
 
     def _complete(self, id_, outcome):
         # An answer for an id we no longer wait for (timed out, cancelled) is ignored.
-        if self._pending.pop(id_, None) is not None:
-            self._outcomes[id_] = outcome
+        deadline = self._pending.pop(id_, None)
+        if deadline is not None:
+            self._outcomes[id_] = (outcome, time.monotonic(), deadline)
 
     # ---- high level -------------------------------------------------------------------------------------------
 
@@ -358,7 +359,14 @@ class Client:
                 if id_ in results:
                     continue
                 if id_ in self._outcomes:
-                    results[id_] = self._outcomes.pop(id_)
+                    outcome, read_at, deadline = self._outcomes.pop(id_)
+                    # Read only after the deadline (this process looked late): a late answer, ignored (PROTOCOL.md 6).
+                    late = read_at >= deadline + grace_ms / 1000
+                    results[id_] = (
+                        Outcome(False, code=LOCAL_TIMEOUT, message="answer read after the deadline", local=True)
+                        if late
+                        else outcome
+                    )
                 elif id_ not in self._pending:
                     results[id_] = Outcome(False, code="internal", message=f"no call with id {id_}", local=True)
                 elif now >= self._pending[id_] + grace_ms / 1000:
