@@ -496,7 +496,7 @@ class ZmqTransportImpl implements WriteGate {
   private droppingReceived = false
 
   /**
-   * Hands a DEALER/ROUTER batch to the consumer. These receive loops never pause (see `unlimitedInput` in
+   * Hands a DEALER/ROUTER batch to the consumer. These receive loops never pause (see `common` in
    * internal/zmqSocketOptions.ts: libzmq must not stop reading them), so the bound is here: beyond
    * `receiveHighWaterMark` batches past the consumer's queue, batches are dropped and counted.
    */
@@ -568,11 +568,8 @@ class ZmqTransportImpl implements WriteGate {
           await RESOLVED
           await RESOLVED
         }
+        // Only loops without streaks pause (DEALER/ROUTER input never does, see `deliver`).
         if (this.pausedOn !== undefined && !holdWrites) {
-          if (streak > 0) {
-            streak = 0
-            this.endStreak()
-          }
           const paused = this.pausedOn
           await paused
           if (this.pausedOn === paused) this.pausedOn = undefined

@@ -9,27 +9,23 @@ import type { WriteFailure } from "./outbox.ts"
 
 type Common = zmq.SocketOptions<zmq.Dealer> & zmq.SocketOptions<zmq.Router>
 
-/** Settings shared by every socket of a transport. */
+/** Settings shared by the DEALERs and the ROUTER of a transport. */
 const common = (options: ResolvedTransportOptions): Common => ({
   heartbeatInterval: options.heartbeatIntervalMs,
   heartbeatTimeout: options.heartbeatTimeoutMs,
   heartbeatTimeToLive: options.heartbeatTtlMs,
   handshakeInterval: options.handshakeIntervalMs,
   sendHighWaterMark: options.sendHighWaterMark,
-  receiveHighWaterMark: options.receiveHighWaterMark,
+  // No libzmq limit on input. With one, libzmq stops reading a connection whose pipe is full, and libzmq 4.3.5
+  // aborts the whole process ("Assertion failed: !_io_error") when such a connection then fails a ZMTP heartbeat
+  // or its peer closes (reproduced with bare zeromq.js, both socket types). The transport bounds what waits for
+  // its consumer itself (`receiveHighWaterMark`, see ZmqTransport's `deliver`).
+  receiveHighWaterMark: 0,
   linger: options.lingerMs,
   maxMessageSize: options.maxFrameBytes,
   // Writes never wait inside the binding: a refused write comes back at once and the outbox retries it.
   sendTimeout: 0,
 })
-
-/**
- * DEALER and ROUTER input has no libzmq limit. With one, libzmq stops reading a connection whose pipe is full, and
- * libzmq 4.3.5 aborts the whole process ("Assertion failed: !_io_error") when such a connection then fails a ZMTP
- * heartbeat or its peer closes (reproduced with bare zeromq.js, both socket types). The transport bounds what waits
- * for its consumer itself (`receiveHighWaterMark`, see ZmqTransport's `deliver`).
- */
-const unlimitedInput = { receiveHighWaterMark: 0 } as const
 
 /** The ROUTER that serves inbound peers. */
 export const router = (
@@ -37,7 +33,6 @@ export const router = (
   zapDomain: string | undefined,
 ): zmq.SocketOptions<zmq.Router> => ({
   ...common(options),
-  ...unlimitedInput,
   // Unroutable replies fail (EHOSTUNREACH) instead of vanishing, and a full peer pipe fails (EAGAIN) per peer.
   mandatory: true,
   // A client that reconnects with its routing id before the old connection timed out takes it over.
@@ -54,7 +49,6 @@ export const dealer = (
   serverPublicKey: string | undefined,
 ): zmq.SocketOptions<zmq.Dealer> => ({
   ...common(options),
-  ...unlimitedInput,
   routingId,
   // No ZMQ_IMMEDIATE: with it libzmq discards a dropped connection's unread input. The transport refuses writes
   // while the connection is down itself, so the outbox holds them, bounded, and reports what it drops.
