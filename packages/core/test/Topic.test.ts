@@ -4,6 +4,7 @@ import * as Topic from "../src/Topic.ts"
 import {
   collect,
   eventsOf,
+  fastTopics,
   gapsOf,
   memoryNode,
   missedOf,
@@ -304,6 +305,21 @@ describe("topics on the memory transport", () => {
         // Well past the grace and a few heartbeat intervals: nothing more, and never up again.
         yield* Effect.sleep(400)
         assert.deepStrictEqual(notices("pub"), ["Up", "Down:Closed"])
+
+        // The same with a close that takes a while: the subscriber's scans (every 50 ms) still list the node among
+        // its connected peers. That is a node on its way out, not one found again: still Closed, never up again.
+        const slowScope = yield* Scope.make()
+        const slow = yield* node({ id: "slow" }, { ...fastTopics, heartbeatInterval: 400 }).pipe(
+          Scope.provide(slowScope),
+        )
+        yield* slow.topics.publisher(Ticks).pipe(Scope.provide(slowScope))
+        yield* waitFor(() => up(messages, "slow"), "slow up")
+        registry.leave("slow")
+        yield* Effect.sleep(120) // two scans; the grace of a 400 ms heartbeat interval is 250 ms
+        yield* Scope.close(slowScope, Exit.void)
+        yield* waitFor(() => notices("slow").length >= 2, "slow down")
+        yield* Effect.sleep(300)
+        assert.deepStrictEqual(notices("slow"), ["Up", "Down:Closed"])
 
         // Gone without a word (its transport closed), then dropped by discovery: Left, before silence would say.
         const gone = yield* node({ id: "gone" })

@@ -241,6 +241,9 @@ export class TopicFeed {
   private found(id: string, force: boolean): void {
     let publisher = this.publishers.get(id)
     if (publisher?.leaving === true) {
+      // Still connected while its departure is pending: the node is on its way out (its closing heartbeat may
+      // yet come), not back. Only discovery's news (`force`) says it was found again.
+      if (!force) return
       // Found again while its departure was pending (a restart, usually): the departure is reported now, and
       // what was found starts afresh.
       this.runKeyed?.(`leave:${id}`, Effect.void)
