@@ -198,9 +198,10 @@ const toCodecIssue = (error: Schema.SchemaError): CodecIssue => {
 /**
  * A codec from an Effect Schema. The wire form is the schema's JSON-safe encoding (`Schema.toCodecJson`), so
  * any msgpack implementation in any language can produce and read it, except for bytes: `Schema.Uint8Array`
- * travels as msgpack bin rather than base64 (see docs/PROTOCOL.md). Plain shapes (structs, tuples and arrays of
- * finite numbers, strings, booleans, literals) are checked by a fast path compiled once; any other value, or
- * one that fails it, goes through the full Schema codec, which names the offending field.
+ * travels as msgpack bin rather than base64 (see docs/PROTOCOL.md), and a received one longer than 64 bytes is a
+ * view of the batch frame it arrived in, not a copy: `.slice()` one you keep long. Plain shapes (structs, tuples
+ * and arrays of finite numbers, strings, booleans, literals) are checked by a fast path compiled once; any other
+ * value, or one that fails it, goes through the full Schema codec, which names the offending field.
  *
  * @since 0.1.0
  */

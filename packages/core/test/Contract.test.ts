@@ -22,7 +22,7 @@ const isPlainBytes = (u: unknown): boolean => u instanceof Uint8Array && !Buffer
 class Blob extends Schema.Class<Blob>("Blob")({ name: Schema.String, data: Schema.Uint8Array }) {}
 
 describe("Schema codecs: bytes", () => {
-  it("Schema.Uint8Array travels as msgpack bin and decodes to a plain Uint8Array copy", () => {
+  it("Schema.Uint8Array travels as msgpack bin and decodes to a plain Uint8Array viewing the received frame", () => {
     const codec = Contract.schemaCodec(Schema.Uint8Array)
     const bytes = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
     const encoded = codec.encode(bytes)
@@ -33,11 +33,29 @@ describe("Schema codecs: bytes", () => {
     const decoded = codec.decode(packr.unpack(received))
     assert.isTrue(decoded._tag === "Success")
     const value = (decoded as { success: Uint8Array }).success
-    assert.isTrue(isPlainBytes(value), "a plain Uint8Array, not a Buffer view")
+    assert.isTrue(isPlainBytes(value), "a plain Uint8Array, not a Buffer")
     assert.deepStrictEqual([...value], [...bytes])
-    // A copy: the frame it arrived in can be reused or freed.
-    received.fill(0)
-    assert.strictEqual(value[1], 1)
+    // No copy: the value shares the frame's memory (frames are never reused, so it never changes under its holder).
+    assert.strictEqual(value.buffer, received.buffer)
+    assert.strictEqual(value.byteOffset, received.byteOffset + 3, "after the bin 16 header")
+  })
+
+  it("up to 64 received bytes are a copy, holding no frame in memory", () => {
+    const codec = Contract.schemaCodec(Schema.Uint8Array)
+    for (const length of [0, 1, 32, 64]) {
+      const bytes = Uint8Array.from({ length }, (_, i) => i + 1)
+      const received = Buffer.from(packr.pack(bytes))
+      const decoded = codec.decode(packr.unpack(received))
+      assert.isTrue(decoded._tag === "Success")
+      const value = (decoded as { success: Uint8Array }).success
+      assert.isTrue(isPlainBytes(value), `${length} bytes: a plain Uint8Array`)
+      assert.notStrictEqual(value.buffer, received.buffer, `${length} bytes: a copy`)
+      received.fill(0)
+      assert.deepStrictEqual([...value], [...bytes], `${length} bytes: kept after the frame changed`)
+    }
+    const received = Buffer.from(packr.pack(new Uint8Array(65)))
+    const decoded = codec.decode(packr.unpack(received)) as { success: Uint8Array }
+    assert.strictEqual(decoded.success.buffer, received.buffer, "65 bytes: a view")
   })
 
   it("bytes nested in structs, classes, arrays, unions and Options travel as bin", () => {

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Schema } from "effect"
+import * as Contract from "../src/Contract.ts"
 import * as Envelope from "../src/Envelope.ts"
 import { RpcError } from "../src/RpcError.ts"
 import { Calculator, DivisionByZero, zmqNode } from "./fixtures.ts"
@@ -163,6 +164,44 @@ describe("Node RPC over ZeroMQ", () => {
         })
         assert.strictEqual(server.metrics().malformed, 3)
         assert.strictEqual(yield* calculator.add({ a: 1, b: 2 }), 3)
+      }),
+    ),
+  )
+
+  it.live("received bytes kept by the handler and the caller stay intact while later calls arrive", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // Larger than 64 bytes, so decoded as views of the frames they came in: no frame may be reused.
+        const Store = Contract.make("Store", {
+          put: Contract.unary({ payload: Schema.Uint8Array, success: Schema.Uint8Array }),
+        })
+        const kept: Array<Uint8Array> = []
+        const server = yield* zmqNode({ id: "store" })
+        yield* server.serve(Store, {
+          put: (bytes) =>
+            Effect.sync(() => {
+              kept.push(bytes)
+              return bytes.map((b) => b ^ 0xff)
+            }),
+        })
+        const client = yield* zmqNode({ id: "store-client" })
+        yield* client.connect(server.endpoints()[0]!)
+        const store = client.client(Store)
+        const pattern = (i: number) => Uint8Array.from({ length: 1000 + (i % 7) * 300 }, (_, j) => (i * 31 + j) & 0xff)
+        const answers: Array<Uint8Array> = []
+        for (let round = 0; round < 4; round++) {
+          const batch = yield* Effect.all(
+            Array.from({ length: 100 }, (_, i) => store.put(pattern(round * 100 + i))),
+            { concurrency: "unbounded" },
+          )
+          answers.push(...batch)
+        }
+        assert.strictEqual(kept.length, 400)
+        const key = (bytes: Uint8Array) => bytes.join()
+        assert.deepStrictEqual(kept.map(key).sort(), Array.from({ length: 400 }, (_, i) => key(pattern(i))).sort())
+        answers.forEach((answer, i) => {
+          assert.deepStrictEqual([...answer], [...pattern(i).map((b) => b ^ 0xff)], `answer ${i}`)
+        })
       }),
     ),
   )

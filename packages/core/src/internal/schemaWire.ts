@@ -4,8 +4,8 @@
  * - **Bytes travel as msgpack bin.** The JSON-safe form of `Schema.Uint8Array` is a base64 string, which costs
  *   a third more bytes and an encode and decode in JavaScript on every call (4 KiB echoes ran at a fifth of the
  *   rate of strings). msgpack has a binary type, so `wireSchema` rewrites every `Schema.Uint8Array` that keeps
- *   Effect's default JSON form into one that stays binary; decoding copies the bytes out of the received frame
- *   into a plain `Uint8Array`. Schemas that chose an encoding themselves (`Uint8ArrayFromBase64`, ...) keep it.
+ *   Effect's default JSON form into one that stays binary; decoding gives a plain `Uint8Array`, a view of the
+ *   received frame (a copy up to 64 bytes). Schemas that chose an encoding themselves (`Uint8ArrayFromBase64`, ...) keep it.
  * - **A fast path for plain shapes.** Structs, tuples and arrays of finite numbers, strings, booleans, literals
  *   and null encode to themselves; for those, `fastCodec` checks and copies a value in a few dozen nanoseconds
  *   instead of running the Schema parser (~0.3 µs and ~0.5 KB of garbage per struct on the hot path). It
@@ -22,12 +22,25 @@ const base64Form = Schema.Uint8Array.ast.annotations?.toCodecJson
 /** A `Uint8Array` already in its wire form: msgpack writes it as bin, and reads bin back as a Buffer. */
 const binary = Schema.Uint8Array.annotate({ toCodecJson: () => undefined })
 
-/** Copies received bytes out of the frame they arrived in, as a plain `Uint8Array` (not a Buffer view). */
+/**
+ * Up to this length received bytes are copied: V8 keeps such small typed arrays on its heap, so the copy costs
+ * about what a view does, and a small value kept for long (an id, a token, a hash) holds no frame in memory.
+ */
+const COPY_MAX_BYTES = 64
+
+/**
+ * Received bytes as a plain `Uint8Array` (not a Buffer): a copy when small, else a view of the batch frame they
+ * arrived in. Copying larger values allocated a backing store per value, and that allocation and its collection
+ * cost more than the rest of a 4 KiB call; frames are never reused, so a view never changes under its holder.
+ */
 const binaryForm = () =>
   Schema.link<Uint8Array>()(
     binary,
     SchemaTransformation.transform<Uint8Array, Uint8Array>({
-      decode: (bytes) => new Uint8Array(bytes),
+      decode: (bytes) =>
+        bytes.length <= COPY_MAX_BYTES
+          ? new Uint8Array(bytes)
+          : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       encode: (bytes) => bytes,
     }),
   )
