@@ -91,13 +91,22 @@ export interface PairBenchmark {
 
 // --- CPU by thread and of the machine, from /proc ----------------------------------------------------------------
 
-/** CPU time of a process's threads, in µs, as main (JS) thread, ZeroMQ I/O thread(s) and the rest. @since 0.1.0 */
+/**
+ * CPU time of a process's threads, in µs, as main (JS) thread, ZeroMQ I/O thread(s) and the rest, and the minor
+ * page faults of all of them. @since 0.1.0
+ */
 export interface ThreadCpu {
   readonly main: number
   readonly zmqIo: number
   readonly other: number
+  /**
+   * Pages the process touched for the first time since it got them from the kernel. Near zero per call once
+   * warm; a steady stream means the allocator keeps returning memory to the kernel and taking it back (seen
+   * with 4 KiB payloads, in bare zeromq.js as in zactor: such runs go at half speed or less).
+   */
+  readonly faults: number
 }
-const ZERO_CPU: ThreadCpu = { main: 0, zmqIo: 0, other: 0 }
+const ZERO_CPU: ThreadCpu = { main: 0, zmqIo: 0, other: 0, faults: 0 }
 const ticksToUs = 1_000_000 / 100 // USER_HZ is 100 on Linux
 
 const threadCpu = (pid: number | undefined): ThreadCpu => {
@@ -105,6 +114,7 @@ const threadCpu = (pid: number | undefined): ThreadCpu => {
   let main = 0
   let zmqIo = 0
   let other = 0
+  let faults = 0
   let tids: Array<string>
   try {
     tids = readdirSync(`/proc/${pid}/task`)
@@ -121,11 +131,12 @@ const threadCpu = (pid: number | undefined): ThreadCpu => {
     const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
     const us = (Number(fields[11]) + Number(fields[12])) * ticksToUs // utime, stime (fields 14, 15 of stat)
+    faults += Number(fields[7]) // minflt (field 10 of stat)
     if (Number(tid) === pid) main += us
     else if (name.startsWith("ZMQbg/IO")) zmqIo += us
     else other += us
   }
-  return { main, zmqIo, other }
+  return { main, zmqIo, other, faults }
 }
 const total = (cpu: ThreadCpu): number => cpu.main + cpu.zmqIo + cpu.other
 
@@ -153,16 +164,19 @@ const minus = (a: ThreadCpu, b: ThreadCpu): ThreadCpu => ({
   main: a.main - b.main,
   zmqIo: a.zmqIo - b.zmqIo,
   other: a.other - b.other,
+  faults: a.faults - b.faults,
 })
 const perCall = (cpu: ThreadCpu, calls: number): ThreadCpu => ({
   main: cpu.main / calls,
   zmqIo: cpu.zmqIo / calls,
   other: cpu.other / calls,
+  faults: cpu.faults / calls,
 })
 const medianCpu = (values: ReadonlyArray<ThreadCpu>): ThreadCpu => ({
   main: median(values.map((v) => v.main)) ?? 0,
   zmqIo: median(values.map((v) => v.zmqIo)) ?? 0,
   other: median(values.map((v) => v.other)) ?? 0,
+  faults: median(values.map((v) => v.faults)) ?? 0,
 })
 
 // --- measuring ----------------------------------------------------------------------------------------------------
@@ -426,15 +440,18 @@ export const runPairBenchmark = async (bench: PairBenchmark): Promise<void> => {
   )
   console.log(
     "\nCPU µs per call by thread (JS main / ZeroMQ I/O / other), from /proc at 10 ms resolution, and the idle CPU " +
-      "of the machine (% of one CPU; each role has its own CPU, so idle time is a role waiting for the other):\n" +
+      "of the machine (% of one CPU; each role has its own CPU, so idle time is a role waiting for the other), " +
+      "and minor page faults per call (a steady stream marks a run slowed by the allocator trading memory with the " +
+      "kernel):\n" +
       table(
-        ["system", "scenario", "server", "client", "idle CPU %"],
+        ["system", "scenario", "server", "client", "idle CPU %", "page faults / call"],
         results.map((r) => [
           r.system,
           scenarioName(r),
           formatThreads(r.serverThreadsUsPerCall),
           formatThreads(r.clientThreadsUsPerCall),
           r.idleCpuPercent === undefined ? "-" : r.idleCpuPercent.toFixed(0),
+          `${r.serverThreadsUsPerCall.faults.toFixed(2)} / ${r.clientThreadsUsPerCall.faults.toFixed(2)}`,
         ]),
       ),
   )
