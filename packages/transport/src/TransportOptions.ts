@@ -67,6 +67,12 @@ export interface TransportOptions {
    * heartbeat. For SUB input it is libzmq's limit. Default 1000.
    */
   readonly receiveHighWaterMark?: number | undefined
+  /**
+   * Most bytes of received DEALER/ROUTER batches (all peers together) waiting for the consumer; beyond it they are
+   * dropped like batches past `receiveHighWaterMark` (`InputRejected` `Overloaded`). The batch count alone would
+   * let a stalled node hold 2,024 batches of up to `maxFrameBytes` each. Default 64 MiB.
+   */
+  readonly maxReceivedBytes?: number | undefined
   /** How long close() lets already-sent messages drain. Default 500 ms. */
   readonly linger?: Duration.Input | undefined
   /** Largest application payload accepted for send or on receive, in bytes. Default 4 MiB. */
@@ -118,6 +124,7 @@ export interface ResolvedTransportOptions {
   readonly handshakeIntervalMs: number
   readonly sendHighWaterMark: number
   readonly receiveHighWaterMark: number
+  readonly maxReceivedBytes: number
   readonly lingerMs: number
   readonly maxMessageBytes: number
   readonly maxFrameBytes: number
@@ -145,6 +152,7 @@ export const defaults: ResolvedTransportOptions = Object.freeze({
   handshakeIntervalMs: 2000,
   sendHighWaterMark: 1000,
   receiveHighWaterMark: 1000,
+  maxReceivedBytes: 64 * 1024 * 1024,
   lingerMs: 500,
   maxMessageBytes: 4 * 1024 * 1024,
   maxFrameBytes: 8 * 1024 * 1024,
@@ -199,6 +207,7 @@ export const resolve = (options: TransportOptions = {}): Effect.Effect<ResolvedT
       handshakeIntervalMs: ms("handshakeInterval", options.handshakeInterval, defaults.handshakeIntervalMs, 1),
       sendHighWaterMark: int("sendHighWaterMark", options.sendHighWaterMark, defaults.sendHighWaterMark, 1),
       receiveHighWaterMark: int("receiveHighWaterMark", options.receiveHighWaterMark, defaults.receiveHighWaterMark, 1),
+      maxReceivedBytes: int("maxReceivedBytes", options.maxReceivedBytes, defaults.maxReceivedBytes, 1),
       lingerMs: ms("linger", options.linger, defaults.lingerMs, 0),
       maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, defaults.maxMessageBytes, 1),
       maxFrameBytes: int("maxFrameBytes", options.maxFrameBytes, defaults.maxFrameBytes, 64),

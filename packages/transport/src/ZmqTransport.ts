@@ -42,6 +42,13 @@ const RESOLVED = Promise.resolve()
 const READ_OUT_MAX_MS = 250
 /** Received batches that wait for the consumer before the SUB loop pauses (DEALER/ROUTER input: see `deliver`). */
 const RECEIVE_QUEUE_CAPACITY = 1024
+
+/** What a received batch holds in memory, for the byte budget of DEALER/ROUTER input. */
+const receivedBytes = (received: Received): number => {
+  let bytes = 0
+  for (const payload of received.payloads) bytes += payload.byteLength
+  return bytes
+}
 /** How many events a slow events subscriber may lag before the oldest are dropped. */
 const EVENT_BUFFER = 4096
 /** How many recent events a new events subscriber receives first, so early ones are not lost to a race. */
@@ -498,7 +505,8 @@ class ZmqTransportImpl implements WriteGate {
   /**
    * Hands a DEALER/ROUTER batch to the consumer. These receive loops never pause (see `common` in
    * internal/zmqSocketOptions.ts: libzmq must not stop reading them), so the bound is here: beyond
-   * `receiveHighWaterMark` batches past the consumer's queue, batches are dropped and counted.
+   * `receiveHighWaterMark` batches past the consumer's queue, or `maxReceivedBytes`, batches are dropped and
+   * counted.
    */
   private deliver(peer: Peer.Peer, payloads: Array<Uint8Array>): void {
     this.delivered = payloads.length
@@ -509,8 +517,8 @@ class ZmqTransportImpl implements WriteGate {
       this.metrics.rejected++
     } else if (!this.closed) {
       this.droppingReceived = true
-      const behind = this.receivedBuffer.size
-      this.reject(peer.id, "Overloaded", `consumer ${behind} batches behind: dropping received batches`)
+      const { size, bytes } = this.receivedBuffer
+      this.reject(peer.id, "Overloaded", `consumer ${size} batches (${bytes} bytes) behind: dropping received batches`)
     }
   }
 
@@ -703,8 +711,16 @@ export const make = (
 ): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const resolved = yield* TransportOptions.resolve(options)
-    // DEALER/ROUTER input never pauses (see `deliver`): the consumer's queue plus the receive high-water mark.
-    const receivedBuffer = new ReceiveBuffer<Received>(RECEIVE_QUEUE_CAPACITY + resolved.receiveHighWaterMark, "refuse")
+    // DEALER/ROUTER input never pauses (see `deliver`): the consumer's queue plus the receive high-water mark, and
+    // a byte budget.
+    const receivedBuffer = new ReceiveBuffer<Received>(
+      RECEIVE_QUEUE_CAPACITY + resolved.receiveHighWaterMark,
+      "refuse",
+      {
+        maxBytes: resolved.maxReceivedBytes,
+        bytesOf: receivedBytes,
+      },
+    )
     const publishedBuffer = new ReceiveBuffer<Published>(RECEIVE_QUEUE_CAPACITY, "refuse")
     const eventHub = yield* PubSub.sliding<Take.Take<TransportEvent>>({ capacity: EVENT_BUFFER, replay: EVENT_REPLAY })
     const impl = new ZmqTransportImpl(resolved, receivedBuffer, publishedBuffer, eventHub)

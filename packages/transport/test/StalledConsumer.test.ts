@@ -114,4 +114,61 @@ describe("ZmqTransport with a stalled consumer", () => {
       }),
     ),
   )
+
+  it.live("received batches are bounded in bytes too: a stalled client holds maxReceivedBytes, not 2,024 batches", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const router = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const socket = new zmq.Router({ linger: 0 })
+            await socket.bind("tcp://127.0.0.1:*")
+            return socket
+          }),
+          (socket) => Effect.sync(() => socket.close()),
+        )
+        const PAYLOAD = 64 * 1024
+        const client = yield* ZmqTransport.make({ maxReceivedBytes: 16 * PAYLOAD })
+        const events = yield* recordEvents(client.events)
+        const peer = yield* client.connect(router.lastEndpoint!)
+        yield* client.send(peer.id, Buffer.from("hello"))
+        const [routingId] = yield* Effect.promise(() => router.receive())
+        const big = (i: number): Buffer => {
+          const payload = Buffer.alloc(PAYLOAD, i & 0xff)
+          return BatchFrame.encode([payload], 0, 1, payload.length, undefined)
+        }
+        const sendBatches = (from: number, count: number) =>
+          Effect.promise(async () => {
+            for (let i = from; i < from + count; i++) await router.send([routingId!, big(i)])
+          })
+        yield* sendBatches(0, 100)
+        yield* wait(() => client.metrics().batchesReceived >= 100, "the client to read every batch")
+        // 16 batches of 64 KiB fill the budget; the other 84 were dropped, counted, and reported once.
+        assert.strictEqual(client.metrics().rejected, 84)
+        const overloaded = () => events.filter((e) => e._tag === "InputRejected" && e.reason === "Overloaded")
+        yield* wait(() => overloaded().length === 1, "the overload report")
+        assert.include((overloaded()[0] as { detail: string }).detail, `16 batches (${16 * PAYLOAD} bytes)`)
+        const take = () => {
+          const firstBytes: Array<number> = []
+          for (let batch = client.pollReceived(); batch !== undefined; batch = client.pollReceived()) {
+            for (const payload of batch.payloads) firstBytes.push(payload[0]!)
+          }
+          return firstBytes
+        }
+        assert.deepStrictEqual(
+          take(),
+          Array.from({ length: 16 }, (_, i) => i),
+        )
+
+        // Once the consumer has caught up the budget is free again; a new overflow is a new report.
+        yield* sendBatches(100, 20)
+        yield* wait(() => client.metrics().batchesReceived >= 120, "the second burst")
+        assert.strictEqual(client.metrics().rejected, 84 + 4)
+        yield* wait(() => overloaded().length === 2, "the second overload report")
+        assert.deepStrictEqual(
+          take(),
+          Array.from({ length: 16 }, (_, i) => 100 + i),
+        )
+      }),
+    ),
+  )
 })

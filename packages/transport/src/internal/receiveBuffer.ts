@@ -13,6 +13,12 @@ import { Stream } from "effect"
 /** What happens to an item offered to a full buffer. */
 export type Overflow = "refuse" | "drop"
 
+/** A bound on the bytes held, beside the bound on items; an item alone in the buffer is always taken. */
+export interface ByteBudget<A> {
+  readonly maxBytes: number
+  readonly bytesOf: (item: A) => number
+}
+
 /** A bounded single-consumer buffer with synchronous poll and promise-based waiting. */
 export class ReceiveBuffer<A> implements AsyncIterable<A> {
   private items: Array<A | undefined> = []
@@ -22,25 +28,38 @@ export class ReceiveBuffer<A> implements AsyncIterable<A> {
   private wakeProducers: Array<() => void> = []
   private readonly capacity: number
   private readonly overflow: Overflow
+  private readonly budget: ByteBudget<A> | undefined
+  /** Bytes of the items held (0 without a budget). */
+  bytes = 0
   /** Items dropped because the buffer was full (overflow "drop"). */
   dropped = 0
 
-  constructor(capacity: number, overflow: Overflow) {
+  constructor(capacity: number, overflow: Overflow, budget?: ByteBudget<A>) {
     this.capacity = capacity
     this.overflow = overflow
+    this.budget = budget
   }
 
   get size(): number {
     return this.items.length - this.head
   }
 
+  private hasRoom(): boolean {
+    return this.size < this.capacity && (this.budget === undefined || this.bytes < this.budget.maxBytes)
+  }
+
   /** Adds an item; false if the buffer is full (the item is refused, or dropped and counted) or ended. */
   offer(item: A): boolean {
     if (this.ended) return false
-    if (this.size >= this.capacity) {
+    const itemBytes = this.budget === undefined ? 0 : this.budget.bytesOf(item)
+    const full =
+      this.size >= this.capacity ||
+      (this.budget !== undefined && this.size > 0 && this.bytes + itemBytes > this.budget.maxBytes)
+    if (full) {
       if (this.overflow === "drop") this.dropped++
       return false
     }
+    this.bytes += itemBytes
     this.items.push(item)
     const wake = this.wakeConsumer
     if (wake !== undefined) {
@@ -53,6 +72,7 @@ export class ReceiveBuffer<A> implements AsyncIterable<A> {
   /** Adds an item even past the capacity: for the one item a paused receive loop already holds. */
   force(item: A): void {
     if (this.ended) return
+    if (this.budget !== undefined) this.bytes += this.budget.bytesOf(item)
     this.items.push(item)
     const wake = this.wakeConsumer
     if (wake !== undefined) {
@@ -64,9 +84,10 @@ export class ReceiveBuffer<A> implements AsyncIterable<A> {
   /** Takes the next item without waiting. */
   poll(): A | undefined {
     if (this.head === this.items.length) return undefined
-    const item = this.items[this.head]
+    const item = this.items[this.head]!
     this.items[this.head] = undefined
     this.head++
+    if (this.budget !== undefined) this.bytes -= this.budget.bytesOf(item)
     if (this.head === this.items.length) {
       this.items = []
       this.head = 0
@@ -74,7 +95,7 @@ export class ReceiveBuffer<A> implements AsyncIterable<A> {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
-    if (this.wakeProducers.length > 0 && this.size < this.capacity) {
+    if (this.wakeProducers.length > 0 && this.hasRoom()) {
       const producers = this.wakeProducers
       this.wakeProducers = []
       for (const wake of producers) wake()
@@ -93,7 +114,7 @@ export class ReceiveBuffer<A> implements AsyncIterable<A> {
 
   /** Resolves when there is room again (or the buffer ended). */
   whenSpace(): Promise<void> {
-    if (this.ended || this.size < this.capacity) return Promise.resolve()
+    if (this.ended || this.hasRoom()) return Promise.resolve()
     return new Promise((resolve) => this.wakeProducers.push(resolve))
   }
 
