@@ -158,7 +158,9 @@ describe("ZmqTransport connections", () => {
         yield* Effect.promise(() => probe.bind("tcp://127.0.0.1:*"))
         const endpoint = probe.lastEndpoint!
         probe.close()
-        const client = yield* ZmqTransport.make({})
+        // Retries at most 200 ms apart: with the default backoff (up to 5 s) a slow start of the test can leave the
+        // client waiting seconds for its next attempt after the server binds.
+        const client = yield* ZmqTransport.make({ reconnectIntervalMax: "200 millis" })
         const events: Array<TransportEvent> = []
         yield* Stream.runForEach(client.events, (e) => Effect.sync(() => events.push(e))).pipe(Effect.forkScoped)
         const received = yield* recordingClient(client)
