@@ -10,8 +10,7 @@
  * @since 0.1.0
  */
 import * as Crypto from "node:crypto"
-import * as MsgpackRead from "./internal/msgpackRead.ts"
-import { wirePackr } from "./internal/wirePackr.ts"
+import { unpackWire, wirePackr } from "./internal/wirePackr.ts"
 
 /** The protocol version this implementation speaks. @since 0.1.0 */
 export const PROTOCOL_VERSION = 1
@@ -276,9 +275,7 @@ const malformed = (
 export const decode = (bytes: Uint8Array): Envelope | Malformed => {
   let value: unknown
   try {
-    value = MsgpackRead.read(bytes)
-    // Extension types and other rarities: msgpackr reads them (and the results agree on everything else).
-    if (value === MsgpackRead.UNSUPPORTED) value = wirePackr.unpack(bytes)
+    value = unpackWire(bytes)
   } catch (error) {
     return malformed("NotMsgpack", `not msgpack: ${error instanceof Error ? error.message : String(error)}`)
   }

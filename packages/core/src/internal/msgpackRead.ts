@@ -8,7 +8,13 @@
  * boolean keys) with the same results as the envelope's msgpackr settings (nil as null, 64-bit integers as
  * numbers, bin as a view of the input, maps as plain objects, `__proto__` keys renamed `__proto_`), and answers
  * `UNSUPPORTED` for the rest (extension types such as timestamps, 0xc1, other map keys), which the caller then
- * hands to msgpackr. Malformed input (truncated, lengths past the end, trailing bytes) throws.
+ * hands to msgpackr. Malformed input (truncated, lengths past the end, trailing bytes, arrays and maps nested
+ * deeper than `MAX_DEPTH`) throws.
+ *
+ * The depth bound keeps damaged or hostile input cheap to refuse: without it a payload of a few kilobytes of
+ * nested one-element arrays ran the reader into a stack overflow, which cost milliseconds per payload. Extension
+ * values are skipped over, not handed to msgpackr at once, so the whole input is checked before msgpackr (which
+ * has no bound) reads it.
  */
 
 /** Returned for input this reader leaves to msgpackr. */
@@ -25,6 +31,12 @@ const fromCharCode = String.fromCharCode
 class Unsupported {}
 const unsupported = new Unsupported()
 
+/** Deepest nesting of arrays and maps read; deeper input is malformed. @since 0.1.0 */
+export const MAX_DEPTH = 512
+let depth = 0
+/** An extension value or a map key this reader leaves to msgpackr was met (it reads on, checking the rest). */
+let sawUnsupported = false
+
 const truncated = (): never => {
   throw new Error("msgpack: unexpected end of input")
 }
@@ -34,10 +46,12 @@ export const read = (bytes: Uint8Array): unknown => {
   src = bytes
   pos = 0
   end = bytes.length
+  depth = 0
+  sawUnsupported = false
   try {
     const value = readValue()
     if (pos !== end) throw new Error(`msgpack: ${end - pos} bytes after the value`)
-    return value
+    return sawUnsupported ? UNSUPPORTED : value
   } catch (error) {
     if (error === unsupported) return UNSUPPORTED
     throw error
@@ -129,10 +143,38 @@ const readValue = (): unknown => {
       return readMap(u16())
     case 0xdf:
       return readMap(u32())
+    case 0xc7:
+      return skipExtension(u8())
+    case 0xc8:
+      return skipExtension(u16())
+    case 0xc9:
+      return skipExtension(u32())
+    case 0xd4:
+      return skipExtension(1)
+    case 0xd5:
+      return skipExtension(2)
+    case 0xd6:
+      return skipExtension(4)
+    case 0xd7:
+      return skipExtension(8)
+    case 0xd8:
+      return skipExtension(16)
     default:
-      // Extension types (0xc7-0xc9, 0xd4-0xd8) and the never-used 0xc1: msgpackr's business.
+      // The never-used 0xc1: msgpackr's to refuse (it does, where it meets it, without reading further).
       throw unsupported
   }
+}
+
+/** Steps over an extension value (a type byte, then `length` bytes): msgpackr reads it once all is checked. */
+const skipExtension = (length: number): undefined => {
+  if (pos + 1 + length > end) truncated()
+  pos += 1 + length
+  sawUnsupported = true
+  return undefined
+}
+
+const tooDeep = (): never => {
+  throw new Error(`msgpack: arrays or maps nested deeper than ${MAX_DEPTH}`)
 }
 
 const readBin = (length: number): Uint8Array => {
@@ -179,19 +221,23 @@ const readString = (length: number): string => {
 const readArray = (length: number): Array<unknown> => {
   // Every element takes at least a byte: a length past that is malformed, not an allocation to attempt.
   if (length > end - pos) truncated()
+  if (++depth > MAX_DEPTH) tooDeep()
   const array = new Array<unknown>(length)
   for (let i = 0; i < length; i++) array[i] = readValue()
+  depth--
   return array
 }
 
 const readMap = (length: number): Record<string, unknown> => {
   if (length * 2 > end - pos) truncated()
+  if (++depth > MAX_DEPTH) tooDeep()
   const object: Record<string, unknown> = {}
   for (let i = 0; i < length; i++) {
     let key = readKey()
     if (key === "__proto__") key = "__proto_"
     object[key] = readValue()
   }
+  depth--
   return object
 }
 
@@ -200,5 +246,7 @@ const readKey = (): string => {
   if (typeof key === "string") return key
   if (typeof key === "number" || typeof key === "boolean") return String(key)
   if (key === null) return "null"
-  throw unsupported
+  // Another key type (an array, a map, an extension): msgpackr's business, once the rest is checked.
+  sawUnsupported = true
+  return ""
 }

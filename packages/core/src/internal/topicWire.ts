@@ -8,7 +8,7 @@
  */
 
 import { PROTOCOL_VERSION } from "../Envelope.ts"
-import { wirePackr } from "./wirePackr.ts"
+import { unpackWire, wirePackr } from "./wirePackr.ts"
 
 /** Kind of an EVENTS envelope. */
 export const KIND_EVENTS = 20
@@ -71,7 +71,7 @@ const isUint = (u: unknown): u is number => typeof u === "number" && Number.isIn
 export const decode = (bytes: Uint8Array): TopicEnvelope | undefined => {
   let value: unknown
   try {
-    value = wirePackr.unpack(bytes)
+    value = unpackWire(bytes)
   } catch {
     return undefined
   }

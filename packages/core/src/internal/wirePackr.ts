@@ -4,6 +4,7 @@
  * nil, and 64-bit integers (which other encoders use for values past 2^32) decode as numbers rather than BigInt.
  */
 import { Packr } from "msgpackr"
+import * as MsgpackRead from "./msgpackRead.ts"
 
 /** The one packer of wire values. */
 export const wirePackr = new Packr({
@@ -12,3 +13,12 @@ export const wirePackr = new Packr({
   moreTypes: false,
   int64AsType: "number",
 })
+
+/**
+ * Reads one wire value from a peer: the bounded fast reader, and msgpackr for the extension values it leaves
+ * (only once it has checked the whole input). Throws on malformed input.
+ */
+export const unpackWire = (bytes: Uint8Array): unknown => {
+  const value = MsgpackRead.read(bytes)
+  return value === MsgpackRead.UNSUPPORTED ? wirePackr.unpack(bytes) : value
+}
