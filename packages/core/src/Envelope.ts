@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Crypto from "node:crypto"
+import * as MsgpackRead from "./internal/msgpackRead.ts"
 import { unpackWire, wirePackr } from "./internal/wirePackr.ts"
 
 /** The protocol version this implementation speaks. @since 0.1.0 */
@@ -277,7 +278,11 @@ export const decode = (bytes: Uint8Array): Envelope | Malformed => {
   try {
     value = unpackWire(bytes)
   } catch (error) {
-    return malformed("NotMsgpack", `not msgpack: ${error instanceof Error ? error.message : String(error)}`)
+    const detail = `not msgpack: ${error instanceof Error ? error.message : String(error)}`
+    // A request whose id still reads (the damage, or the too-deep body, comes later) is answered, not left to
+    // time out.
+    const id = MsgpackRead.salvageRequestId(bytes)
+    return malformed("NotMsgpack", detail, id === undefined ? undefined : Kind.Request, id)
   }
   if (!Array.isArray(value) || value.length < 2)
     return malformed("NotAnEnvelope", "an envelope is an array [version, kind, ...]")

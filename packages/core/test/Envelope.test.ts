@@ -102,6 +102,23 @@ describe("Envelope", () => {
     assert.isFalse(Envelope.isMalformed(Envelope.decode(hello)))
     const truncated = Envelope.decode(Envelope.encode(request).subarray(0, 10))
     assert.isTrue(Envelope.isMalformed(truncated) && truncated.reason === "NotMsgpack")
+    // Cut short after its id: still a request the node can answer.
+    assert.strictEqual((truncated as Envelope.Malformed).kind, Envelope.Kind.Request)
+    assert.strictEqual((truncated as Envelope.Malformed).id, 77)
+    for (const id of [0, 127, 128, 65_535, 65_536, 2 ** 32, 2 ** 40]) {
+      const cut = Envelope.encodeRequest(id, "S/m", { a: 1 }, 1000, null)
+      const damaged = Envelope.decode(cut.subarray(0, cut.length - 3))
+      assert.strictEqual((damaged as Envelope.Malformed).id, id, `id ${id}`)
+    }
+    // Not a request, or no id to read: nothing to answer.
+    for (const bytes of [
+      Envelope.encode([1, 3, 77, "x"]).subarray(0, 4),
+      Uint8Array.from([0x93, 0x01, 0x02]),
+      Uint8Array.from([0x93, 0x02, 0x02, 0x05, 0xc1]),
+    ]) {
+      const damaged = Envelope.decode(bytes)
+      assert.isTrue(Envelope.isMalformed(damaged) && damaged.id === undefined && damaged.kind === undefined)
+    }
     const unknown = Envelope.decode(packr.pack([1, 99, 5]))
     assert.isTrue(Envelope.isMalformed(unknown) && unknown.reason === "UnknownKind" && unknown.id === 5)
   })

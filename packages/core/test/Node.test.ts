@@ -205,4 +205,51 @@ describe("Node RPC over ZeroMQ", () => {
       }),
     ),
   )
+
+  it.live("a body nested too deeply fails invalid_argument at once, on either side: no timeout, no defect", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        interface Tree {
+          readonly children: ReadonlyArray<Tree>
+        }
+        const Tree: Schema.Codec<Tree> = Schema.Struct({
+          children: Schema.Array(Schema.suspend((): Schema.Codec<Tree> => Tree)),
+        })
+        const Trees = Contract.make("Trees", { depth: Contract.unary({ payload: Tree, success: Schema.Number }) })
+        const depthOf = (tree: Tree): number => 1 + Math.max(0, ...tree.children.map(depthOf))
+        const nested = (levels: number): Tree => {
+          let tree: Tree = { children: [] }
+          for (let i = 1; i < levels; i++) tree = { children: [tree] }
+          return tree
+        }
+        const server = yield* zmqNode({ id: "trees" })
+        yield* server.serve(Trees, { depth: (tree) => Effect.succeed(depthOf(tree)) })
+        const client = yield* zmqNode({ id: "planter" })
+        yield* client.connect(server.endpoints()[0]!)
+        const trees = client.client(Trees)
+        assert.strictEqual(yield* trees.depth(nested(200)), 200)
+
+        // 300 levels of {children: [...]} are 600 levels of msgpack: the server reads no deeper than 512, and
+        // answers the request, whose id it still reads, instead of leaving it to time out (10 s by default).
+        let started = Date.now()
+        const wire = yield* Effect.flip(trees.depth(nested(300)))
+        assert.isBelow(Date.now() - started, 2000)
+        assert.instanceOf(wire, RpcError)
+        assert.strictEqual((wire as RpcError).code, "invalid_argument")
+        assert.include(wire.message, "nested deeper than 512")
+
+        // 5,000 levels overflow the stack of the Schema encoder on the caller: a typed error, not a defect.
+        started = Date.now()
+        const local = yield* Effect.flip(trees.depth(nested(5000)))
+        assert.isBelow(Date.now() - started, 2000)
+        assert.instanceOf(local, RpcError)
+        assert.strictEqual((local as RpcError).code, "invalid_argument")
+        assert.include(local.message, "nested too deeply")
+
+        assert.strictEqual(yield* trees.depth(nested(3)), 3)
+        assert.strictEqual(server.metrics().defects, 0)
+        assert.strictEqual(client.metrics().defects, 0)
+      }),
+    ),
+  )
 })
