@@ -608,13 +608,7 @@ class NodeRuntime {
   processReceived(): void {
     let received = this.transport.pollReceived()
     while (received !== undefined) {
-      try {
-        this.onReceived(received)
-      } catch (error) {
-        // A bug in dispatch must not stop the node from serving everyone else: count it and go on.
-        this.metrics.defects++
-        this.log.error({ err: error }, "defect while dispatching a received message")
-      }
+      this.onReceived(received)
       received = this.transport.pollReceived()
     }
   }
@@ -636,63 +630,96 @@ class NodeRuntime {
         this.onMalformed(peer, envelope)
         continue
       }
-      switch (envelope[1]) {
-        case Envelope.Kind.Request:
-          this.dispatcher.onRequest(peer, caller?.info?.id ?? from?.info?.id, envelope)
-          break
-        case Envelope.Kind.Reply:
-          if (from === undefined) this.metrics.unknownCorrelation++
-          else Remotes.onReply(from, envelope[2], envelope[3], this.metrics, now)
-          break
-        case Envelope.Kind.Failure:
-          this.onFailureEnvelope(peer, envelope)
-          break
-        case Envelope.Kind.Cancel:
-          this.dispatcher.onCancel(peer, envelope[2])
-          break
-        case Envelope.Kind.Tell:
-          this.dispatcher.onTell(peer, this.inbound.get(peer.id)?.info?.id, envelope)
-          break
-        case Envelope.Kind.Hello:
-          this.onHello(peer, envelope[2])
-          break
-        case Envelope.Kind.Welcome:
-          this.onWelcome(peer, envelope[2])
-          break
-        case Envelope.Kind.Ping:
-          this.send(peer.id, this.liveness.pong(envelope))
-          break
-        case Envelope.Kind.Pong: {
-          const remote = this.remotes.get(peer.id)
-          if (remote === undefined) this.metrics.unknownCorrelation++
-          else this.liveness.onPong(remote, envelope)
-          break
-        }
-        case Envelope.Kind.Item: {
-          const remote = this.remotes.get(peer.id)
-          if (remote === undefined) this.metrics.unknownCorrelation++
-          else Remotes.onItem(remote, envelope[2], envelope[3], this.metrics)
-          break
-        }
-        case Envelope.Kind.End: {
-          const remote = this.remotes.get(peer.id)
-          if (remote === undefined) this.metrics.unknownCorrelation++
-          else Remotes.onEnd(remote, envelope[2], this.metrics)
-          break
-        }
-        case Envelope.Kind.Credit:
-          this.dispatcher.onCredit(peer, envelope[2], envelope[3])
-          break
-        case Envelope.Kind.Ack: {
-          const remote = this.remotes.get(peer.id)
-          if (remote === undefined) this.metrics.unknownCorrelation++
-          else Remotes.onAck(remote, envelope[2], this.metrics)
-          break
-        }
-        default:
-          // ACK and PONG without a consumer registered: nothing waits for them.
-          this.metrics.unknownCorrelation++
+      try {
+        this.onEnvelope(peer, envelope, from, caller, now)
+      } catch (error) {
+        this.onDispatchDefect(peer, envelope, error)
       }
+    }
+  }
+
+  /**
+   * A bug met while handling one envelope (in the node, or in a codec or interceptor it runs in place) must not
+   * cost the other messages of the batch, which may be other callers' calls: count it, log it, go on. A request
+   * is answered `internal` rather than left to its deadline.
+   */
+  private onDispatchDefect(peer: Peer.Peer, envelope: Envelope.Envelope, error: unknown): void {
+    this.metrics.defects++
+    this.log.error({ err: error, peer: peer.id, kind: envelope[1] }, "defect while dispatching a received message")
+    if (envelope[1] !== Envelope.Kind.Request) return
+    this.send(peer.id, [
+      Envelope.PROTOCOL_VERSION,
+      Envelope.Kind.Failure,
+      envelope[2],
+      "internal",
+      `the node failed to dispatch ${envelope[3]}`,
+      null,
+    ])
+  }
+
+  private onEnvelope(
+    peer: Peer.Peer,
+    envelope: Envelope.Envelope,
+    from: Remotes.Remote | undefined,
+    caller: InboundPeer | undefined,
+    now: number,
+  ): void {
+    switch (envelope[1]) {
+      case Envelope.Kind.Request:
+        this.dispatcher.onRequest(peer, caller?.info?.id ?? from?.info?.id, envelope)
+        break
+      case Envelope.Kind.Reply:
+        if (from === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onReply(from, envelope[2], envelope[3], this.metrics, now)
+        break
+      case Envelope.Kind.Failure:
+        this.onFailureEnvelope(peer, envelope)
+        break
+      case Envelope.Kind.Cancel:
+        this.dispatcher.onCancel(peer, envelope[2])
+        break
+      case Envelope.Kind.Tell:
+        this.dispatcher.onTell(peer, this.inbound.get(peer.id)?.info?.id, envelope)
+        break
+      case Envelope.Kind.Hello:
+        this.onHello(peer, envelope[2])
+        break
+      case Envelope.Kind.Welcome:
+        this.onWelcome(peer, envelope[2])
+        break
+      case Envelope.Kind.Ping:
+        this.send(peer.id, this.liveness.pong(envelope))
+        break
+      case Envelope.Kind.Pong: {
+        const remote = this.remotes.get(peer.id)
+        if (remote === undefined) this.metrics.unknownCorrelation++
+        else this.liveness.onPong(remote, envelope)
+        break
+      }
+      case Envelope.Kind.Item: {
+        const remote = this.remotes.get(peer.id)
+        if (remote === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onItem(remote, envelope[2], envelope[3], this.metrics)
+        break
+      }
+      case Envelope.Kind.End: {
+        const remote = this.remotes.get(peer.id)
+        if (remote === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onEnd(remote, envelope[2], this.metrics)
+        break
+      }
+      case Envelope.Kind.Credit:
+        this.dispatcher.onCredit(peer, envelope[2], envelope[3])
+        break
+      case Envelope.Kind.Ack: {
+        const remote = this.remotes.get(peer.id)
+        if (remote === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onAck(remote, envelope[2], this.metrics)
+        break
+      }
+      default:
+        // ACK and PONG without a consumer registered: nothing waits for them.
+        this.metrics.unknownCorrelation++
     }
   }
 
