@@ -8,6 +8,7 @@
  */
 import { Duration, Result, Schema, SchemaIssue } from "effect"
 import type { Delivery } from "./DeliveryPolicy.ts"
+import * as CodecGuard from "./internal/codecGuard.ts"
 import * as SchemaWire from "./internal/schemaWire.ts"
 
 /**
@@ -186,22 +187,6 @@ export type WireSchema<A> = Schema.Codec<A, unknown, never, never>
 
 const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
-/**
- * Runs a Schema codec, turning what it throws into an issue: a value nested deep enough to overflow the stack
- * (a recursive schema) is a bad value, not a defect of the node.
- */
-const guarded = <A>(run: () => Result.Result<A, CodecIssue>): Result.Result<A, CodecIssue> => {
-  try {
-    return run()
-  } catch (error) {
-    const text = error instanceof Error ? `${error.message} ${String(error.cause ?? "")}` : String(error)
-    const message = text.includes("Maximum call stack size exceeded")
-      ? "is nested too deeply to encode or decode"
-      : `broke its codec: ${text.trim()}`
-    return Result.fail({ message, path: [] })
-  }
-}
-
 const toCodecIssue = (error: Schema.SchemaError): CodecIssue => {
   const first = issueFormatter(error.issue).issues[0]
   const path = (first?.path ?? []).map((segment: PropertyKey | { readonly key: PropertyKey }) => {
@@ -225,8 +210,8 @@ export const schemaCodec = <A>(schema: WireSchema<A>): BodyCodec<A> => {
   const codec = Schema.toCodecJson(SchemaWire.wireSchema(schema))
   const encode = Schema.encodeResult(codec)
   const decode = Schema.decodeUnknownResult(codec)
-  const slowEncode = (value: A) => guarded(() => Result.mapError(encode(value), toCodecIssue))
-  const slowDecode = (wire: unknown) => guarded(() => Result.mapError(decode(wire), toCodecIssue))
+  const slowEncode = (value: A) => CodecGuard.guarded(() => Result.mapError(encode(value), toCodecIssue))
+  const slowDecode = (wire: unknown) => CodecGuard.guarded(() => Result.mapError(decode(wire), toCodecIssue))
   const fastEncode = SchemaWire.fastCodec(schema.ast, "encode")
   const fastDecode = SchemaWire.fastCodec(schema.ast, "decode")
   return {

@@ -253,40 +253,50 @@ describe("Node RPC over ZeroMQ", () => {
     ),
   )
 
-  it.live("a codec that throws on one call costs that call alone: the rest of its batch is served", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const base = Contract.unary({ payload: Schema.String, success: Schema.String })
-        // A hand-written codec (as generated code may bring) with a bug: it throws on one value.
-        const buggy: Contract.BodyCodec<string> = {
-          encode: base.payload.encode,
-          decode: (wire) => {
-            if (wire === "boom") throw new Error("codec bug")
-            return base.payload.decode(wire)
-          },
-        }
-        const Shouter = Contract.make("Shouter", { shout: { ...base, payload: buggy } })
-        const server = yield* zmqNode({ id: "shouter" })
-        yield* server.serve(Shouter, { shout: (text) => Effect.succeed(text.toUpperCase()) })
-        const client = yield* zmqNode({ id: "listener" })
-        yield* client.connect(server.endpoints()[0]!)
-        const shouter = client.client(Shouter)
-        const words = Array.from({ length: 20 }, (_, i) => (i === 5 ? "boom" : `word${i}`))
-        const started = Date.now()
-        // Issued in one turn: one batch, with the bad call in the middle.
-        const results = yield* Effect.all(
-          words.map((word) => Effect.result(shouter.shout(word))),
-          { concurrency: "unbounded" },
-        )
-        assert.isBelow(Date.now() - started, 2000, "no call waited for its deadline")
-        results.forEach((result, i) => {
-          if (i === 5) {
-            assert.isTrue(Result.isFailure(result) && result.failure instanceof RpcError)
-            assert.strictEqual(((result as Result.Failure<string, RpcError>).failure as RpcError).code, "internal")
-          } else assert.deepStrictEqual(result, Result.succeed(`WORD${i}`))
-        })
-        assert.strictEqual(server.metrics().defects, 1)
-      }),
-    ),
+  it.live(
+    "a codec that throws on one call costs that call alone, on either side: the rest of its batch is served",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const base = Contract.unary({ payload: Schema.String, success: Schema.String })
+          // Hand-written codecs (as generated code may bring) with a bug: each throws on one value.
+          const buggy = (bad: string): Contract.BodyCodec<string> => ({
+            encode: base.payload.encode,
+            decode: (wire) => {
+              if (wire === bad) throw new Error("codec bug")
+              return base.payload.decode(wire)
+            },
+          })
+          // The server's payload codec throws on "boom"; the caller's success codec on "BANG".
+          const Shouter = Contract.make("Shouter", {
+            shout: { ...base, payload: buggy("boom"), success: buggy("BANG") },
+          })
+          const server = yield* zmqNode({ id: "shouter" })
+          yield* server.serve(Shouter, { shout: (text) => Effect.succeed(text.toUpperCase()) })
+          const client = yield* zmqNode({ id: "listener" })
+          yield* client.connect(server.endpoints()[0]!)
+          const shouter = client.client(Shouter)
+          const words = Array.from({ length: 20 }, (_, i) => (i === 5 ? "boom" : i === 9 ? "bang" : `word${i}`))
+          const started = Date.now()
+          // Issued in one turn: one batch each way, with the bad calls in the middle.
+          const results = yield* Effect.all(
+            words.map((word) => Effect.result(shouter.shout(word))),
+            { concurrency: "unbounded" },
+          )
+          assert.isBelow(Date.now() - started, 2000, "no call waited for its deadline")
+          results.forEach((result, i) => {
+            if (i === 5 || i === 9) {
+              assert.isTrue(Result.isFailure(result) && result.failure instanceof RpcError, `call ${i}`)
+              assert.strictEqual(((result as Result.Failure<string, RpcError>).failure as RpcError).code, "internal")
+            } else assert.deepStrictEqual(result, Result.succeed(`WORD${i}`))
+          })
+          assert.include(
+            ((results[9] as Result.Failure<string, RpcError>).failure as RpcError).message,
+            "broke its codec: codec bug",
+          )
+          assert.strictEqual(server.metrics().defects, 1)
+          assert.strictEqual(client.metrics().defects, 0)
+        }),
+      ),
   )
 })

@@ -17,6 +17,7 @@ import type * as Contract from "../Contract.ts"
 import * as Envelope from "../Envelope.ts"
 import type { Load, PeerState } from "../Liveness.ts"
 import { isCode, RemoteDefect, RpcError } from "../RpcError.ts"
+import * as CodecGuard from "./codecGuard.ts"
 import { type DeadlineEntry, DeadlineQueue } from "./deadlines.ts"
 import { Detector } from "./detector.ts"
 import * as Histogram from "./histogram.ts"
@@ -324,7 +325,7 @@ export const failureToError = (
   errorBody: unknown,
 ): unknown => {
   if (code === "application") {
-    const decoded = method.error.decode(errorBody)
+    const decoded = CodecGuard.decode(method.error, errorBody)
     if (decoded._tag === "Success") return decoded.success
     const remoteTag =
       typeof errorBody === "object" && errorBody !== null && typeof (errorBody as { _tag?: unknown })._tag === "string"
@@ -453,7 +454,7 @@ export const callStream = (
         Effect.runFork(Effect.catch(effect, (error) => Effect.sync(() => fail(error))))
       })
       pending.onItem = (body) => {
-        const element = method.element.decode(body)
+        const element = CodecGuard.decode(method.element, body)
         if (element._tag === "Failure") {
           if (remote.take(id) !== undefined) sendCancel(env.transport, remote.peer.id, id)
           fail(
@@ -560,7 +561,7 @@ export const onReply = (remote: Remote, id: number, body: unknown, metrics: Node
   }
   Histogram.observe(metrics.callLatency, now - call.started)
   remote.guard.record(CircuitBreaker.Outcome.Success)
-  const decoded = call.method._tag === "Unary" ? call.method.success.decode(body) : undefined
+  const decoded = call.method._tag === "Unary" ? CodecGuard.decode(call.method.success, body) : undefined
   if (decoded === undefined || decoded._tag === "Success") {
     metrics.callsSucceeded++
     call.resume(decoded === undefined ? Effect.void : Effect.succeed(decoded.success))
