@@ -281,8 +281,8 @@ export const decode = (bytes: Uint8Array): Envelope | Malformed => {
     const detail = `not msgpack: ${error instanceof Error ? error.message : String(error)}`
     // A request whose id still reads (the damage, or the too-deep body, comes later) is answered, not left to
     // time out.
-    const id = MsgpackRead.salvageRequestId(bytes)
-    return malformed("NotMsgpack", detail, id === undefined ? undefined : Kind.Request, id)
+    const id = MsgpackRead.requestHeadId(bytes)
+    return isUint(id) ? malformed("NotMsgpack", detail, Kind.Request, id) : malformed("NotMsgpack", detail)
   }
   if (!Array.isArray(value) || value.length < 2)
     return malformed("NotAnEnvelope", "an envelope is an array [version, kind, ...]")

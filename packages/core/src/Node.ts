@@ -690,33 +690,25 @@ class NodeRuntime {
       case Envelope.Kind.Ping:
         this.send(peer.id, this.liveness.pong(envelope))
         break
-      case Envelope.Kind.Pong: {
-        const remote = this.remotes.get(peer.id)
-        if (remote === undefined) this.metrics.unknownCorrelation++
-        else this.liveness.onPong(remote, envelope)
+      case Envelope.Kind.Pong:
+        if (from === undefined) this.metrics.unknownCorrelation++
+        else this.liveness.onPong(from, envelope)
         break
-      }
-      case Envelope.Kind.Item: {
-        const remote = this.remotes.get(peer.id)
-        if (remote === undefined) this.metrics.unknownCorrelation++
-        else Remotes.onItem(remote, envelope[2], envelope[3], this.metrics)
+      case Envelope.Kind.Item:
+        if (from === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onItem(from, envelope[2], envelope[3], this.metrics)
         break
-      }
-      case Envelope.Kind.End: {
-        const remote = this.remotes.get(peer.id)
-        if (remote === undefined) this.metrics.unknownCorrelation++
-        else Remotes.onEnd(remote, envelope[2], this.metrics)
+      case Envelope.Kind.End:
+        if (from === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onEnd(from, envelope[2], this.metrics)
         break
-      }
       case Envelope.Kind.Credit:
         this.dispatcher.onCredit(peer, envelope[2], envelope[3])
         break
-      case Envelope.Kind.Ack: {
-        const remote = this.remotes.get(peer.id)
-        if (remote === undefined) this.metrics.unknownCorrelation++
-        else Remotes.onAck(remote, envelope[2], this.metrics)
+      case Envelope.Kind.Ack:
+        if (from === undefined) this.metrics.unknownCorrelation++
+        else Remotes.onAck(from, envelope[2], this.metrics)
         break
-      }
       default:
         // ACK and PONG without a consumer registered: nothing waits for them.
         this.metrics.unknownCorrelation++

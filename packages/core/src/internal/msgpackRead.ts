@@ -63,28 +63,20 @@ export const read = (bytes: Uint8Array): unknown => {
 const EMPTY = new Uint8Array(0)
 
 /**
- * The id of a REQUEST that cannot be read whole (cut short, nested too deep, damaged past its id): set when its
- * first three elements read as version 1, kind 2 and an unsigned id, so the node can answer the call at once.
+ * The third element of an input that cannot be read whole (cut short, nested too deep, damaged further on) but
+ * begins as a REQUEST: an array whose first two elements are version 1 and kind 2. The caller decides whether
+ * it is an id, so the node can answer the call at once. `undefined` when the input does not begin so.
  */
-export const salvageRequestId = (bytes: Uint8Array): number | undefined => {
+export const requestHeadId = (bytes: Uint8Array): unknown => {
   src = bytes
   pos = 0
   end = bytes.length
+  depth = 0
   try {
     const token = u8()
     const length = token >= 0x90 && token <= 0x9f ? token & 0x0f : token === 0xdc ? u16() : token === 0xdd ? u32() : 0
     if (length < 3 || u8() !== 0x01 || u8() !== 0x02) return undefined
-    const idToken = u8()
-    if (idToken < 0x80) return idToken
-    if (idToken === 0xcc) return u8()
-    if (idToken === 0xcd) return u16()
-    if (idToken === 0xce) return u32()
-    if (idToken === 0xcf) return u32() * 0x1_0000_0000 + u32()
-    if (idToken !== 0xcb) return undefined
-    // Encoders such as msgpackr write integers past 2^32 as float64.
-    toScratch(8)
-    const id = scratch.getFloat64(0)
-    return Number.isSafeInteger(id) && id >= 0 ? id : undefined
+    return readValue()
   } catch {
     return undefined
   } finally {
