@@ -13,8 +13,9 @@ import type { PeerId } from "./Peer.ts"
  * - `Malformed`: the batch frame could not be parsed (truncated, bad lengths, wrong frame count).
  * - `UnsupportedVersion`: the batch frame carries a framing version this transport does not speak.
  * - `Unauthenticated`: with CURVE on, the batch lacks a valid key-binding proof.
- * - `Overloaded`: the consumer fell more than `receiveHighWaterMark` batches behind (DEALER/ROUTER input); batches
- *   are dropped until it catches up. Reported once per streak of drops; every dropped batch is counted.
+ * - `Overloaded`: the consumer fell more than its queue plus `receiveHighWaterMark` batches, or `maxReceivedBytes`,
+ *   behind (DEALER/ROUTER input); batches are dropped until it catches up. Reported once per streak of drops; every
+ *   dropped batch is counted.
  *
  * @since 0.1.0
  */

@@ -27,6 +27,17 @@ const HWM = 500
 /** The consumer's queue (1,024 batches) plus the receive high-water mark. */
 const HELD = 1024 + HWM
 
+/** A plain zeromq.js ROUTER bound to a free loopback port, closed with the scope. */
+const boundRouter = (linger: number) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const socket = new zmq.Router({ linger })
+      await socket.bind("tcp://127.0.0.1:*")
+      return socket
+    }),
+    (socket) => Effect.sync(() => socket.close()),
+  )
+
 /** Records a transport's events. */
 const recordEvents = (events: Stream.Stream<TransportEvent>) =>
   Effect.gen(function* () {
@@ -39,14 +50,7 @@ describe("ZmqTransport with a stalled consumer", () => {
   it.live("a client whose consumer stopped survives its server closing, and reports it", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const router = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const socket = new zmq.Router({ linger: 5000 })
-            await socket.bind("tcp://127.0.0.1:*")
-            return socket
-          }),
-          (socket) => Effect.sync(() => socket.close()),
-        )
+        const router = yield* boundRouter(5000)
         const client = yield* ZmqTransport.make({ receiveHighWaterMark: HWM })
         const events = yield* recordEvents(client.events)
         const peer = yield* client.connect(router.lastEndpoint!)
@@ -118,14 +122,7 @@ describe("ZmqTransport with a stalled consumer", () => {
   it.live("received batches are bounded in bytes too: a stalled client holds maxReceivedBytes, not 2,024 batches", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const router = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const socket = new zmq.Router({ linger: 0 })
-            await socket.bind("tcp://127.0.0.1:*")
-            return socket
-          }),
-          (socket) => Effect.sync(() => socket.close()),
-        )
+        const router = yield* boundRouter(0)
         const PAYLOAD = 64 * 1024
         const client = yield* ZmqTransport.make({ maxReceivedBytes: 16 * PAYLOAD })
         const events = yield* recordEvents(client.events)

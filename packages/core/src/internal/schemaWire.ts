@@ -5,7 +5,8 @@
  *   a third more bytes and an encode and decode in JavaScript on every call (4 KiB echoes ran at a fifth of the
  *   rate of strings). msgpack has a binary type, so `wireSchema` rewrites every `Schema.Uint8Array` that keeps
  *   Effect's default JSON form into one that stays binary; decoding gives a plain `Uint8Array`, a view of the
- *   received frame (a copy up to 64 bytes). Schemas that chose an encoding themselves (`Uint8ArrayFromBase64`, ...) keep it.
+ *   received frame (a copy up to 64 bytes). Schemas that chose an encoding themselves (`Uint8ArrayFromBase64`,
+ *   ...) keep it.
  * - **A fast path for plain shapes.** Structs, tuples and arrays of finite numbers, strings, booleans, literals
  *   and null encode to themselves; for those, `fastCodec` checks and copies a value in a few dozen nanoseconds
  *   instead of running the Schema parser (~0.3 µs and ~0.5 KB of garbage per struct on the hot path). It
